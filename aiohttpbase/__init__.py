@@ -1,0 +1,21 @@
+"""aiohttpbase: ``http.server`` request handlers, unchanged, on asyncio + uvloop + h11.
+
+Change one import line::
+
+    from aiohttpbase import HTTPServer, BaseHTTPRequestHandler
+"""
+
+from .config import ServerConfig
+from .handlers import BaseHTTPRequestHandler, SimpleHTTPRequestHandler
+from .server import HTTPServer, new_event_loop
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseHTTPRequestHandler",
+    "HTTPServer",
+    "ServerConfig",
+    "SimpleHTTPRequestHandler",
+    "__version__",
+    "new_event_loop",
+]

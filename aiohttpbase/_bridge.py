@@ -1,0 +1,177 @@
+"""Running ``BaseHTTPRequestHandler`` classes on requests parsed by the server.
+
+Theory of operation: a stdlib handler's whole life happens inside its constructor --
+``__init__`` calls ``setup``, then ``handle`` loops over ``handle_one_request``, which
+reads the request line and headers from ``rfile`` (``parse_request``) and calls
+``do_<COMMAND>``; ``finish`` closes the files.  The server has already parsed the request,
+so there are two ways to run a handler class:
+
+* **direct**, for every class that keeps the stdlib's ``__init__``, ``handle``,
+  ``handle_one_request`` and ``parse_request`` (the great majority, and all of ours): the
+  instance is made with ``__new__``, its own ``setup`` runs, the attributes
+  ``parse_request`` would set are filled from the parsed request -- the same values by
+  the same rules, without re-reading the head through the ``email`` parser -- and
+  ``do_<COMMAND>`` is dispatched as ``handle_one_request`` does, then ``finish`` runs.
+  ``handle_expect_100`` is called as soon as the head is in, before the body is awaited.
+* **replay**, for everything else (classes that override those methods, factories such as
+  ``functools.partial(SimpleHTTPRequestHandler, directory=...)``, servers that override
+  ``finish_request``): ``server.finish_request`` is called as the stdlib would, on a
+  connection whose ``rfile`` holds this one request, head re-serialised and body decoded,
+  so the stdlib's own code parses it.  After that request ``rfile`` is at EOF, so the
+  handler's ``handle`` loop ends on its own.
+
+Either way what the handler writes goes to ``wfile`` and from there to the
+``ResponseWriter`` that frames it.
+"""
+
+from __future__ import annotations
+
+import email.message
+import http.server
+import io
+import logging
+import socketserver
+from typing import Any
+
+from ._events import RequestHead
+from ._streams import ConnectionProxy
+
+__all__ = ["HandlerBridge"]
+
+logger = logging.getLogger("aiohttpbase.error")
+
+_STDLIB_HANDLER = http.server.BaseHTTPRequestHandler
+_PARSING_METHODS = ("__init__", "handle", "handle_one_request", "parse_request")
+
+
+def _serves_directly(server: Any, factory: Any) -> bool:
+    if not (isinstance(factory, type) and issubclass(factory, _STDLIB_HANDLER)):
+        return False
+    if any(getattr(factory, name) is not getattr(_STDLIB_HANDLER, name) for name in _PARSING_METHODS):
+        return False
+    if not issubclass(factory.MessageClass, email.message.Message):
+        return False
+    return type(server).finish_request is socketserver.BaseServer.finish_request
+
+
+def _error_page_class(factory: Any) -> type[http.server.BaseHTTPRequestHandler]:
+    """The handler class whose ``send_error`` answers requests that never reach it."""
+    candidate = getattr(factory, "func", factory)  # functools.partial(Handler, ...)
+    if isinstance(candidate, type) and issubclass(candidate, _STDLIB_HANDLER):
+        return candidate
+    return _STDLIB_HANDLER
+
+
+def replay_bytes(head: RequestHead, drop_expect: bool) -> bytes:
+    """The request head as a stdlib handler would read it from its socket."""
+    lines = [head.request_line]
+    for name, value in head.headers:
+        if drop_expect and name.lower() == "expect":
+            continue
+        lines.append(f"{name}: {value}".encode("latin-1"))
+    lines.append(b"\r\n")
+    return b"\r\n".join(lines)
+
+
+class HandlerBridge:
+    """Runs the server's ``RequestHandlerClass`` for requests of any connection."""
+
+    __slots__ = ("server", "factory", "direct", "error_class")
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.factory = server.RequestHandlerClass
+        self.direct = _serves_directly(server, self.factory)
+        self.error_class = _error_page_class(self.factory)
+
+    def prepare(
+        self, head: RequestHead, proxy: ConnectionProxy, client_address: Any
+    ) -> tuple[http.server.BaseHTTPRequestHandler | None, bool]:
+        """Make the handler for ``head`` (direct mode) and settle ``Expect: 100-continue``.
+
+        Returns the handler (None in replay mode) and whether the request should be
+        dispatched once its body is in: False when ``handle_expect_100`` refused it.
+        """
+        if not self.direct:
+            if head.expect_continue:
+                # The replayed head carries no Expect: the client is told to go on now,
+                # because the body is collected before the handler runs.
+                proxy.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            return None, True
+        cls = self.factory
+        handler = cls.__new__(cls)
+        handler.request = proxy
+        handler.client_address = client_address
+        handler.server = self.server
+        handler.setup()
+        # What parse_request() would have set, by its rules (CPython 3.11 http/server.py).
+        handler.close_connection = True
+        handler.raw_requestline = head.request_line + b"\r\n"
+        handler.requestline = head.request_line.decode("latin-1")
+        handler.command = head.method
+        handler.request_version = version = head.version
+        path = head.target
+        if path.startswith("//"):  # gh-87389: never let "//host/..." look like a URL
+            path = "/" + path.lstrip("/")
+        handler.path = path
+        headers = handler.MessageClass()
+        # email.message.Message keeps its fields in this list; filling it directly skips
+        # the email parser, the most expensive part of the stdlib's parse_request.
+        headers._headers = head.headers
+        handler.headers = headers
+        if version == "HTTP/0.9":
+            return handler, True
+        http11_handler = handler.protocol_version >= "HTTP/1.1"
+        if version >= "HTTP/1.1" and http11_handler:
+            handler.close_connection = False
+        conntype = headers.get("Connection", "").lower()
+        if conntype == "close":
+            handler.close_connection = True
+        elif conntype == "keep-alive" and http11_handler:
+            handler.close_connection = False
+        if head.expect_continue and http11_handler:
+            if not handler.handle_expect_100():
+                return handler, False
+        return handler, True
+
+    def dispatch(self, handler: http.server.BaseHTTPRequestHandler) -> None:
+        """Call ``do_<COMMAND>`` as ``handle_one_request`` does."""
+        mname = "do_" + handler.command
+        if not hasattr(handler, mname):
+            handler.send_error(501, "Unsupported method (%r)" % handler.command)
+            return
+        getattr(handler, mname)()
+
+    def replay(self, head: RequestHead, body: bytes, proxy: ConnectionProxy, client_address: Any) -> None:
+        """Run the request through the stdlib's own parsing code (see module docstring)."""
+        proxy.rfile = io.BytesIO(replay_bytes(head, head.expect_continue) + body)
+        self.server.finish_request(proxy, client_address)
+
+    def send_error_page(
+        self,
+        proxy: ConnectionProxy,
+        client_address: Any,
+        status: int,
+        message: str | None = None,
+        explain: str | None = None,
+        head: RequestHead | None = None,
+    ) -> None:
+        """Answer with the handler class's own ``send_error`` page and close.
+
+        Used for requests that never reach a handler (bad syntax, limits) and for 500s.
+        Unlike the stdlib, which answers a bad request version with a bare HTML body, the
+        reply always has a status line.
+        """
+        cls = self.error_class
+        handler = cls.__new__(cls)
+        handler.request = proxy
+        handler.client_address = client_address
+        handler.server = self.server
+        handler.setup()
+        handler.close_connection = True
+        handler.command = head.method if head is not None else ""
+        handler.request_version = "HTTP/1.0" if head is None or head.version == "HTTP/0.9" else head.version
+        handler.requestline = head.request_line.decode("latin-1") if head is not None else ""
+        handler.raw_requestline = head.request_line + b"\r\n" if head is not None else b""
+        handler.send_error(status, message, explain)
+        handler.finish()

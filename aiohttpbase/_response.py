@@ -1,0 +1,253 @@
+"""Turning whatever a handler writes to ``wfile`` into one well-framed response.
+
+Theory of operation: stdlib handlers produce a response as bytes -- ``end_headers`` writes
+the whole head in one ``wfile.write`` and the body follows in further writes -- and some
+handlers write a raw ``HTTP/1.1 200 OK\\r\\n...`` head by hand.  So the writer works on
+bytes too: it collects bytes until the blank line that ends the head, reads the few
+fields that decide framing (status, version, Content-Length, Transfer-Encoding,
+Connection), and passes the head through unchanged, adding at most one field:
+
+* Content-Length given: the body is passed through and cut at that length;
+* no Content-Length, HTTP/1.1 on both sides: ``Transfer-Encoding: chunked`` is added and
+  every write becomes a chunk, so the connection can stay open (RFC 9112 section 7.1);
+* otherwise the body is delimited by closing the connection (``Connection: close`` added);
+* HEAD, 1xx, 204 and 304 responses never carry body bytes (RFC 9110 section 6.4.1), even
+  when the handler writes some; interim 1xx heads are sent through as they come.
+
+Output is corked: head and body pieces are joined and handed to the transport in one
+write when the handler finishes, or as soon as ``FLUSH_THRESHOLD`` bytes are pending,
+so a small response costs one ``send`` and never meets Nagle's algorithm.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Final
+
+__all__ = ["ResponseWriter"]
+
+logger = logging.getLogger("aiohttpbase.error")
+
+FLUSH_THRESHOLD: Final = 64 * 1024
+
+_STATUS_LINE: Final = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?:[ \r\n]|$)")
+_END_OF_HEAD: Final = re.compile(rb"\n\r?\n")
+
+# Writer states.
+_HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE, _DISCARD, _DONE = range(6)
+
+
+class ResponseWriter:
+    """Frames one response at a time onto ``send`` (usually ``transport.write``)."""
+
+    __slots__ = (
+        "_send",
+        "_state",
+        "_head",
+        "_out",
+        "_out_size",
+        "_remaining",
+        "_method",
+        "_client_http11",
+        "_request_keep_alive",
+        "_keep_alive",
+        "transmitted",
+        "status",
+        "body_bytes",
+    )
+
+    def __init__(self, send: Callable[[bytes], object]) -> None:
+        self._send = send
+        self._out: list[bytes] = []
+        self._out_size = 0
+        self._head = bytearray()
+        self._state = _DONE
+        self._remaining = 0
+        self._method = ""
+        self._client_http11 = False
+        self._request_keep_alive = False
+        self._keep_alive = False
+        #: Whether any byte of the current response has been handed to ``send``.
+        self.transmitted = False
+        #: Final status of the current response (0 until its head is complete).
+        self.status = 0
+        #: Body bytes of the current response passed on so far (for access logs).
+        self.body_bytes = 0
+
+    def start(self, method: str, request_version: str, request_keep_alive: bool) -> None:
+        """Prepare for the response to a request with this method and version."""
+        self._method = method
+        self._client_http11 = request_version >= "HTTP/1.1"
+        self._request_keep_alive = request_keep_alive
+        self._keep_alive = False
+        self._head.clear()
+        self._remaining = 0
+        self.transmitted = False
+        self.status = 0
+        self.body_bytes = 0
+        # An HTTP/0.9 response is the bare body and the end of the connection.
+        self._state = _HEAD if request_version != "HTTP/0.9" else _UNTIL_CLOSE
+
+    @property
+    def head_complete(self) -> bool:
+        """Whether a final response head has been written."""
+        return self._state not in (_HEAD, _DONE)
+
+    def discard_unsent(self) -> bool:
+        """Forget a response nothing of which was transmitted yet; False if too late."""
+        if self.transmitted:
+            return False
+        self._out.clear()
+        self._out_size = 0
+        self._head.clear()
+        self._state = _HEAD
+        self.status = 0
+        return True
+
+    def write(self, data: bytes) -> None:
+        """Take bytes the handler wrote to ``wfile``."""
+        state = self._state
+        if state == _LENGTH:
+            if len(data) > self._remaining:
+                logger.warning("handler wrote more body than its Content-Length; extra bytes dropped")
+                data = data[: self._remaining]
+                self._keep_alive = False
+            self._remaining -= len(data)
+            self._emit(data)
+        elif state == _CHUNKED:
+            if data:
+                self._emit_chunk(data)
+        elif state == _HEAD:
+            self._take_head_bytes(data)
+        elif state == _UNTIL_CLOSE:
+            self._emit(data)
+        # _DISCARD and _DONE drop the bytes: no body is allowed (HEAD, 204, 304).
+
+    def flush(self) -> None:
+        """Hand everything pending to ``send`` now (a handler's ``wfile.flush()``)."""
+        if self._out:
+            out = self._out
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            self._out_size = 0
+            self.transmitted = True
+            self._send(data)
+
+    def finish(self) -> bool:
+        """End the response; returns whether the connection may carry another request."""
+        state = self._state
+        if state == _HEAD:
+            if self._head:  # an unfinished head: pass it on as it is, then close
+                self._emit(bytes(self._head))
+            self._keep_alive = False
+        elif state == _CHUNKED:
+            self._out.append(b"0\r\n\r\n")
+            self._out_size += 5
+        elif state == _LENGTH and self._remaining:
+            self._keep_alive = False  # short body: only closing tells the client
+        elif state == _UNTIL_CLOSE:
+            self._keep_alive = False
+        self._state = _DONE
+        self.flush()
+        return self._keep_alive
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _emit(self, data: bytes) -> None:
+        self._out.append(data)
+        self.body_bytes += len(data)
+        self._out_size += len(data)
+        if self._out_size >= FLUSH_THRESHOLD:
+            self.flush()
+
+    def _emit_chunk(self, data: bytes) -> None:
+        n = len(data)
+        self._out.append(b"%x\r\n" % n)
+        self._out.append(data)
+        self._out.append(b"\r\n")
+        self.body_bytes += n
+        self._out_size += n + 12
+        if self._out_size >= FLUSH_THRESHOLD:
+            self.flush()
+
+    def _take_head_bytes(self, data: bytes) -> None:
+        head = self._head
+        scan_from = max(0, len(head) - 3)
+        head += data
+        if not head.startswith(b"HTTP/"[: len(head)]):
+            # Not a status line: the handler speaks raw bytes; pass them on and close.
+            self._state = _UNTIL_CLOSE
+            self._emit(bytes(head))
+            head.clear()
+            return
+        match = _END_OF_HEAD.search(head, scan_from)
+        if match is None:
+            return
+        end = match.end()
+        rest = bytes(head[end:])
+        self._start_body(bytes(head[: match.start() + 1]), head[end - 2 : end] == b"\r\n")
+        head.clear()
+        if rest:
+            self.write(rest)
+
+    def _start_body(self, head: bytes, crlf: bool) -> None:
+        """Decide framing from a complete head (``head`` ends after its last field line)."""
+        match = _STATUS_LINE.match(head)
+        if match is None:
+            self._state = _UNTIL_CLOSE
+            self._emit(head + (b"\r\n" if crlf else b"\n"))
+            return
+        status = int(match.group(3))
+        http11 = match.group(1) == b"1" and match.group(2) != b"0"
+        if 100 <= status < 200 and status != 101:
+            # Interim response (100 Continue, 103 Early Hints): send it, await the final one.
+            self._out.append(head + b"\r\n")
+            self._out_size += len(head) + 2
+            self.flush()
+            return
+        self.status = status
+        content_length: bytes | None = None
+        chunked = False
+        connection = b""
+        for line in head.split(b"\n")[1:-1]:
+            name, sep, value = line.partition(b":")
+            if not sep:
+                continue
+            name = name.strip().lower()
+            if name == b"content-length":
+                content_length = value.strip()
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name == b"connection":
+                connection += value.lower()
+        if http11:
+            keep_alive = b"close" not in connection
+        else:
+            keep_alive = b"keep-alive" in connection and b"close" not in connection
+        added = b""
+        if status == 101:
+            state = _UNTIL_CLOSE  # the connection now speaks another protocol
+            keep_alive = False
+        elif self._method == "HEAD" or status in (204, 304):
+            state = _DISCARD
+        elif content_length is not None and content_length.isdigit() and not chunked:
+            state = _LENGTH
+            self._remaining = int(content_length)
+        elif chunked:
+            state = _UNTIL_CLOSE  # the handler chunks by itself; closing keeps us honest
+            keep_alive = False
+        elif http11 and self._client_http11:
+            state = _CHUNKED
+            added = b"Transfer-Encoding: chunked\r\n"
+        else:
+            state = _UNTIL_CLOSE
+            if http11 and b"close" not in connection:
+                added = b"Connection: close\r\n"  # HTTP/1.0 status lines imply it
+            keep_alive = False
+        self._state = state
+        self._keep_alive = keep_alive and self._request_keep_alive
+        head += added + (b"\r\n" if crlf else b"\n")
+        self._out.append(head)
+        self._out_size += len(head)

@@ -1,0 +1,141 @@
+"""``python -m aiohttpbase``: a superset of ``python -m http.server``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import importlib
+import importlib.util
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .handlers import SimpleHTTPRequestHandler
+from .server import HTTPServer
+
+__all__ = ["main", "load_handler"]
+
+EPILOG = """\
+examples:
+  python -m aiohttpbase                       serve the current directory on :8000
+  python -m aiohttpbase -b 127.0.0.1 9000     serve it on 127.0.0.1:9000 only
+  python -m aiohttpbase --handler examples/seed.py:S
+                                              serve a handler class from a file
+  python -m aiohttpbase --handler mypkg.web:Handler -p HTTP/1.1
+                                              serve a class from an importable module
+"""
+
+
+class HandlerLoadError(Exception):
+    """A ``--handler`` value that does not name a usable handler class."""
+
+
+def load_handler(spec: str) -> Any:
+    """Load ``module:Class`` or ``path/to/file.py:Class``."""
+    target, sep, name = spec.rpartition(":")
+    if not sep or not target or not name:
+        raise HandlerLoadError(f"--handler must look like module:Class or file.py:Class, not {spec!r}")
+    if target.endswith(".py") or os.sep in target:
+        path = Path(target)
+        if not path.is_file():
+            raise HandlerLoadError(f"--handler: no such file: {target}")
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[path.stem] = module
+        sys.path.insert(0, str(path.resolve().parent))
+        module_spec.loader.exec_module(module)
+    else:
+        sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            raise HandlerLoadError(f"--handler: module not found: {exc.name}") from exc
+    try:
+        handler = getattr(module, name)
+    except AttributeError:
+        raise HandlerLoadError(f"--handler: {target} has no attribute {name!r}") from None
+    import http.server
+
+    if not (isinstance(handler, type) and issubclass(handler, http.server.BaseHTTPRequestHandler)):
+        raise HandlerLoadError(f"--handler: {spec} is not a BaseHTTPRequestHandler subclass")
+    return handler
+
+
+def _best_family(host: str | None, port: int) -> tuple[socket.AddressFamily, Any]:
+    """Like ``http.server._get_best_family``: what getaddrinfo offers first."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _type, _proto, _canon, sockaddr = next(iter(infos))
+    return family, sockaddr
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m aiohttpbase",
+        description="Serve http.server request handlers on asyncio + uvloop + h11.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("port", nargs="?", type=int, default=8000, help="port to listen on (default: 8000)")
+    parser.add_argument("-b", "--bind", metavar="ADDRESS", help="bind to this address (default: all interfaces)")
+    parser.add_argument(
+        "-d", "--directory", default=os.getcwd(), help="serve this directory (default: current directory)"
+    )
+    parser.add_argument(
+        "-p", "--protocol", metavar="VERSION", default="HTTP/1.0", help="protocol_version of the handler (default: HTTP/1.0)"
+    )
+    parser.add_argument("--handler", metavar="MODULE:CLASS", help="serve this handler class instead of static files")
+    parser.add_argument("--version", action="version", version=f"aiohttpbase {__version__}")
+    return parser
+
+
+def make_server(args: argparse.Namespace) -> HTTPServer:
+    handler: Any
+    if args.handler:
+        handler_class = load_handler(args.handler)
+    else:
+        handler_class = SimpleHTTPRequestHandler
+    handler_class.protocol_version = args.protocol
+    handler = handler_class
+    if not args.handler:
+        handler = functools.partial(SimpleHTTPRequestHandler, directory=args.directory)
+    family, sockaddr = _best_family(args.bind, args.port)
+
+    class CommandLineServer(HTTPServer):
+        address_family = family
+
+        def server_bind(self) -> None:
+            # As the stdlib's DualStackServer: "::" also accepts IPv4 where it can.
+            with contextlib.suppress(Exception):
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            super().server_bind()
+
+    return CommandLineServer(sockaddr[:2], handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        server = make_server(args)
+    except HandlerLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot listen on port {args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    with server:
+        host, port = server.socket.getsockname()[:2]
+        url_host = f"[{host}]" if ":" in host else host
+        print(f"Serving HTTP on {host} port {port} (http://{url_host}:{port}/) ...", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("\nKeyboard interrupt received, exiting.")
+    return 0
+
+
+

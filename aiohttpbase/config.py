@@ -1,0 +1,32 @@
+"""Server settings: defined once here, read by the server classes and the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = ["ServerConfig"]
+
+
+@dataclasses.dataclass
+class ServerConfig:
+    """Limits and timeouts of one server.
+
+    Every server object carries one as ``server.config``; the command line fills it from
+    its flags.  Defaults follow the stdlib where it has an answer (64 KiB request line,
+    100 header fields) and the robust peers where it has none.
+    """
+
+    #: Longest request line accepted; longer gets 414 (the stdlib's 65536).
+    max_request_line: int = 65536
+    #: Largest whole request head (request line plus header fields); larger gets 431.
+    max_header_bytes: int = 65536 + 16384
+    #: Most header fields in one request; more gets 431 (``http.client``'s 100).
+    max_header_fields: int = 100
+    #: Largest body buffered for a handler running on the event loop; larger gets 413.
+    max_buffered_body_bytes: int = 64 * 1024 * 1024
+    #: Seconds in-flight requests get to finish after ``shutdown()`` before being cut.
+    timeout_graceful_shutdown: float = 10.0
+
+    def replace(self, **changes: object) -> ServerConfig:
+        """A copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,255 @@
+"""Server classes with the stdlib's calling convention, running an event loop inside.
+
+``HTTPServer`` is a subclass of ``http.server.HTTPServer``: construction binds and listens
+exactly as the stdlib does (so ``server_address``, ``server_port``, ``server_name``,
+``socket`` and ``fileno()`` are right for port 0), and the override points
+``server_bind``, ``server_activate``, ``verify_request``, ``finish_request``,
+``handle_error``, ``handle_timeout`` and ``service_actions`` keep their meaning.  What
+changes is the loop: ``serve_forever`` and ``handle_request`` run an asyncio event loop
+(uvloop when importable) that accepts and serves every connection concurrently.
+``get_request``, ``process_request``, ``shutdown_request`` and ``close_request`` are not
+called: the loop accepts, and each connection closes itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.server
+import logging
+import threading
+import time
+from typing import Any
+
+from ._bridge import HandlerBridge
+from ._protocol import HTTPConnection, ServerState
+from .config import ServerConfig
+
+__all__ = ["HTTPServer", "new_event_loop"]
+
+logger = logging.getLogger("aiohttpbase.error")
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop event loop when uvloop is installed, else the default asyncio loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+class HTTPServer(http.server.HTTPServer):
+    """``http.server.HTTPServer`` on an event loop; handlers run on the loop (inline).
+
+    ``config`` (keyword only) sets limits and timeouts; see ``ServerConfig``.
+    """
+
+    #: The stdlib's 5 drops connections under load; the peers use 1024-2048.
+    request_queue_size = 1024
+
+    def __init__(
+        self,
+        server_address: Any,
+        RequestHandlerClass: Any,
+        bind_and_activate: bool = True,
+        *,
+        config: ServerConfig | None = None,
+    ) -> None:
+        self.config = config if config is not None else ServerConfig()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._serving_loop: asyncio.AbstractEventLoop | None = None
+        self._listener: asyncio.AbstractServer | None = None
+        self._state: ServerState | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._shutdown_request = False
+        self._is_shut_down = threading.Event()
+        super().__init__(server_address, RequestHandlerClass, bind_and_activate)
+
+    # -- the stdlib's entry points ---------------------------------------------------
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve until ``shutdown()``; calls ``service_actions()`` every ``poll_interval``."""
+        self._is_shut_down.clear()
+        try:
+            self._run(self._serve_until_shutdown(poll_interval))
+        finally:
+            self._shutdown_request = False
+            self._is_shut_down.set()
+
+    def shutdown(self) -> None:
+        """Stop ``serve_forever`` (or ``serve``) and wait until it has returned.
+
+        In-flight requests get ``config.timeout_graceful_shutdown`` seconds to finish;
+        idle keep-alive connections are closed at once.
+        """
+        self._shutdown_request = True
+        loop = self._serving_loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self._wake)
+        if _running_loop() is loop:
+            return  # called from the loop itself: waiting here would deadlock it
+        self._is_shut_down.wait()
+
+    def handle_request(self) -> None:
+        """Serve exactly one request, waiting at most ``timeout`` for it to arrive."""
+        timeout = self.socket.gettimeout()
+        if timeout is None:
+            timeout = self.timeout
+        elif self.timeout is not None:
+            timeout = min(timeout, self.timeout)
+        if not self._run(self._serve_one_request(timeout)):
+            self.handle_timeout()
+
+    def server_close(self) -> None:
+        """Close the listening socket and every connection; release the loop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed() and not loop.is_running():
+            loop.run_until_complete(self._close_everything(grace=0.0))
+            loop.close()
+        elif self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        super().server_close()
+
+    async def serve(self) -> None:
+        """Serve on the running event loop until ``shutdown()`` or cancellation.
+
+        For code that already runs a loop::
+
+            server = HTTPServer(("127.0.0.1", 8000), Handler)
+            task = asyncio.create_task(server.serve())
+            ...
+            task.cancel()  # or server.shutdown() from another thread
+        """
+        self._is_shut_down.clear()
+        try:
+            await self._serve_until_shutdown(0.5)
+        finally:
+            self._shutdown_request = False
+            self._is_shut_down.set()
+
+    # -- internals -------------------------------------------------------------------
+
+    def _run(self, coro: Any) -> Any:
+        """Run ``coro`` on this server's own loop; on Ctrl-C, wind it down first."""
+        if self._loop is None or self._loop.is_closed():
+            self._loop = new_event_loop()
+        loop = self._loop
+        task = loop.create_task(coro)
+        try:
+            return loop.run_until_complete(task)
+        except BaseException:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(task)
+            raise
+
+    def _wake(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    def _ensure_state(self) -> ServerState:
+        if self._state is None or self._state.bridge.factory is not self.RequestHandlerClass:
+            self._state = ServerState(self, self.config, HandlerBridge(self))
+        return self._state
+
+    async def _start_listening(self) -> ServerState:
+        state = self._ensure_state()
+        if self._listener is None:
+            loop = asyncio.get_running_loop()
+            # A duplicate descriptor: asyncio closes the socket it serves, while the
+            # stdlib contract keeps self.socket open until server_close().
+            self._listener = await loop.create_server(
+                lambda: HTTPConnection(state),
+                sock=self.socket.dup(),
+                backlog=self.request_queue_size,
+            )
+        return state
+
+    async def _serve_until_shutdown(self, poll_interval: float) -> None:
+        state = await self._start_listening()
+        self._serving_loop = asyncio.get_running_loop()
+        self._wakeup = wakeup = asyncio.Event()
+        state.shutting_down = False
+        state.grant(None)
+        try:
+            while not self._shutdown_request:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(wakeup.wait(), poll_interval)
+                if self._shutdown_request:
+                    break
+                self.service_actions()
+        finally:
+            self._serving_loop = None
+            self._wakeup = None
+            await self._close_everything(self.config.timeout_graceful_shutdown)
+
+    async def _serve_one_request(self, timeout: float | None) -> bool:
+        state = await self._start_listening()
+        progress = state.progress = asyncio.Event()
+        started = state.requests_started
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            state.grant(1)
+            while state.requests_started == started:
+                progress.clear()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(progress.wait(), remaining)
+            while state.requests_finished < state.requests_started:
+                progress.clear()
+                await progress.wait()
+            await self._let_closing_connections_finish(state)
+            return True
+        finally:
+            state.budget = 0
+            state.progress = None
+
+    @staticmethod
+    async def _let_closing_connections_finish(state: ServerState, limit: float = 1.0) -> None:
+        """Run the loop until answered connections that are closing have closed.
+
+        Between ``handle_request()`` calls the loop does not run; a close-delimited
+        response is only complete for the client once its connection is really closed.
+        """
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0)
+            if not any(c.closing for c in state.connections):
+                return
+
+    async def _close_everything(self, grace: float) -> None:
+        """Stop accepting, close idle connections, give busy ones ``grace`` seconds."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        state = self._state
+        if state is None:
+            return
+        state.shutting_down = True
+        for connection in list(state.connections):
+            connection.close_when_idle()
+        deadline = time.monotonic() + grace
+        while state.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if state.connections:
+            logger.warning(
+                "graceful shutdown: %d connection(s) still busy after %.1f s; closing them",
+                len(state.connections),
+                grace,
+            )
+            for connection in list(state.connections):
+                connection.abort()
+        await asyncio.sleep(0)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

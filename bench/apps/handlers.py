@@ -1,0 +1,71 @@
+"""The benchmark handler: a plain ``http.server.BaseHTTPRequestHandler`` subclass.
+
+The same class is served unchanged by the stdlib servers (``apps/stdlib_server.py``) and by
+aiohttpbase (``python -m aiohttpbase --handler bench/apps/handlers.py:HelloHandler PORT``).
+It uses only the documented stdlib API: ``send_response``/``send_header``/``end_headers`` and
+``wfile.write``, and ``rfile.read`` for request bodies.
+
+This file is loaded by path by aiohttpbase, so it imports nothing from the bench package:
+the response bodies below must stay byte-identical to ``apps/common.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from http.server import BaseHTTPRequestHandler
+from typing import Any, TextIO
+
+HELLO_BODY = b"<html><body>Hello world</body></html>\n"  # 38 bytes, as in apps/common.py
+BIG_BODY = b"x" * 65536
+
+
+class HelloHandler(BaseHTTPRequestHandler):
+    """Answers ``GET /``, ``GET /64k`` and ``POST /echo``; access log silenced."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path == "/":
+            self._reply(200, "text/html; charset=utf-8", HELLO_BODY)
+        elif self.path == "/64k":
+            self._reply(200, "application/octet-stream", BIG_BODY)
+        else:
+            self._reply(404, "text/plain", b"")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path == "/echo":
+            self._reply(200, "application/octet-stream", body)
+        else:
+            self._reply(404, "text/plain", b"")
+
+    def _reply(self, status: int, content_type: str, body: bytes) -> None:
+        """Send one complete response the way a typical stdlib handler does."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        """Access log off: every server in the comparison runs without per-request logging."""
+
+
+class LoggingHelloHandler(HelloHandler):
+    """:class:`HelloHandler` with the stdlib access log kept on, written to a file.
+
+    The line format is the stdlib's own (``BaseHTTPRequestHandler.log_message``); only the
+    destination changes from stderr to ``$BENCH_ACCESS_LOG`` (default ``/tmp/bench-access.log``),
+    opened line-buffered so each request costs one write, as stderr does.
+    """
+
+    _log_file: TextIO | None = None
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log = LoggingHelloHandler._log_file
+        if log is None:
+            path = os.environ.get("BENCH_ACCESS_LOG", "/tmp/bench-access.log")
+            log = LoggingHelloHandler._log_file = open(path, "a", buffering=1, encoding="utf-8")
+        message = format % args
+        log.write(f"{self.address_string()} - - [{self.log_date_time_string()}] {message}\n")

@@ -1,0 +1,118 @@
+"""Write the results: raw JSON, a markdown table and a PNG chart (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 (backend must be chosen first)
+
+from .results import NOISY_OTHER_CORES, Run, Summary  # noqa: E402
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def _status(summary: Summary) -> str:
+    parts: list[str] = []
+    if summary.failures:
+        parts.append("FAILED: " + "; ".join(summary.failures))
+    if summary.non_2xx_3xx:
+        parts.append(f"{summary.non_2xx_3xx} non-2xx")
+    if summary.socket_errors:
+        parts.append(f"{summary.socket_errors} socket errors")
+    if summary.noisy_runs:
+        parts.append(f"{summary.noisy_runs} noisy run(s)")
+    return ", ".join(parts) if parts else "ok"
+
+
+def markdown(summaries: list[Summary], meta: dict[str, Any]) -> str:
+    """One table per ``(workload, concurrency)`` cell; figures with errors are marked, not hidden."""
+    lines = [
+        f"# Benchmark results ({meta['mode']} mode)",
+        "",
+        f"- command: `{meta['command']}`",
+        f"- started: {meta['started']}; rounds: {meta['rounds']}; warm-up {meta['warmup_s']:g} s, "
+        f"run {meta['duration_s']:g} s; baseline for ratios: `{meta['baseline']}` (same round)",
+        f"- machine: {meta['machine']}",
+        f"- versions: {meta['versions']}",
+        "- server pinned with `taskset -c 0`, `wrk -t1` with `taskset -c 1`; access logs off except "
+        "in the `*-log` servers (stdlib format, to a file)",
+        f"- a run is *noisy* when other processes used > {NOISY_OTHER_CORES:g} of a core during it; "
+        "a figure counts only with 0 non-2xx and 0 socket errors",
+        "",
+    ]
+    for note in meta.get("notes", []):
+        lines.append(f"> note: {note}")
+    if meta.get("notes"):
+        lines.append("")
+    cells: dict[tuple[str, int], list[Summary]] = {}
+    for s in summaries:
+        cells.setdefault((s.workload, s.concurrency), []).append(s)
+    for (workload, concurrency), group in cells.items():
+        lines += [
+            f"## {workload}, c={concurrency}",
+            "",
+            f"| server | req/s (median) | × {meta['baseline']} | p50 ms | p99 ms | peak RSS MiB | rounds | status |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for s in sorted(group, key=lambda s: -(s.rps or 0)):
+            lines.append(
+                f"| {s.server} | {_fmt(s.rps, ',.0f')} | {_fmt(s.ratio, '.2f')} | {_fmt(s.p50_ms, '.2f')} "
+                f"| {_fmt(s.p99_ms, '.2f')} | {_fmt(s.peak_rss_mib, '.1f')} | {s.rounds} | {_status(s)} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def chart(summaries: list[Summary], path: Path, title: str) -> None:
+    """Horizontal bars of median req/s, one panel per cell; hatched bars had errors."""
+    cells: dict[tuple[str, int], list[Summary]] = {}
+    for s in summaries:
+        cells.setdefault((s.workload, s.concurrency), []).append(s)
+    if not cells:
+        return
+    columns = 2 if len(cells) > 1 else 1
+    rows = (len(cells) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 0.45 * 12 * rows + 1), squeeze=False)
+    for ax, ((workload, concurrency), group) in zip(axes.flat, cells.items()):
+        group = sorted(group, key=lambda s: s.rps or 0)
+        names = [s.server for s in group]
+        values = [s.rps or 0 for s in group]
+        colors = ["tab:red" if s.server.startswith("aiohttpbase") else "tab:gray" for s in group]
+        bars = ax.barh(names, values, color=colors)
+        for bar, s in zip(bars, group):
+            if not s.clean:
+                bar.set_hatch("//")
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {bar.get_width():,.0f}",
+                    va="center", fontsize=8)  # fmt: skip
+        ax.set_title(f"{workload}, c={concurrency}", fontsize=10)
+        ax.set_xlabel("requests/s (median)")
+        ax.tick_params(axis="y", labelsize=8)
+        ax.set_xlim(0, max(values + [1]) * 1.2)
+    for ax in list(axes.flat)[len(cells) :]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write(out_dir: Path, runs: list[Run], summaries: list[Summary], meta: dict[str, Any]) -> list[Path]:
+    """Write ``results.json``, ``results.md`` and ``results.png`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path, png_path = out_dir / "results.json", out_dir / "results.md", out_dir / "results.png"
+    raw = {
+        "meta": meta,
+        "summaries": [{**s.__dict__, "clean": s.clean} for s in summaries],
+        "runs": [r.to_json() for r in runs],
+    }
+    json_path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+    md_path.write_text(markdown(summaries, meta), encoding="utf-8")
+    chart(summaries, png_path, f"{meta['mode']} mode, {meta['started']} (hatched: errors)")
+    return [md_path, png_path, json_path]

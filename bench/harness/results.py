@@ -1,0 +1,109 @@
+"""Run records and their summary: medians over rounds and ratios to a baseline of the same round."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .wrk import WrkResult
+
+#: A run during which other processes used more than this many cores' worth of CPU is flagged.
+NOISY_OTHER_CORES = 0.15
+
+
+@dataclass
+class Run:
+    """One counted wrk run against one server."""
+
+    server: str
+    workload: str
+    concurrency: int
+    round: int
+    loadavg: str
+    wrk: WrkResult | None = None
+    peak_rss_kib: int | None = None
+    other_cores: float = 0.0
+    failure: str | None = None
+
+    @property
+    def clean(self) -> bool:
+        return self.failure is None and self.wrk is not None and self.wrk.clean
+
+    @property
+    def noisy(self) -> bool:
+        return self.other_cores > NOISY_OTHER_CORES
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["wrk"] = self.wrk.to_json() if self.wrk else None
+        data["clean"] = self.clean
+        data["noisy"] = self.noisy
+        return data
+
+
+@dataclass
+class Summary:
+    """One server in one ``(workload, concurrency)`` cell, over all rounds."""
+
+    server: str
+    workload: str
+    concurrency: int
+    rounds: int
+    rps: float | None = None
+    ratio: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    non_2xx_3xx: int = 0
+    socket_errors: int = 0
+    peak_rss_mib: float | None = None
+    noisy_runs: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.failures and self.non_2xx_3xx == 0 and self.socket_errors == 0 and self.rps is not None
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summarize(runs: list[Run], baseline: str) -> list[Summary]:
+    """Summaries in run order: median req/s and latency, and median of per-round ratios."""
+    baseline_rps: dict[tuple[str, int, int], float] = {
+        (r.workload, r.concurrency, r.round): r.wrk.rps
+        for r in runs
+        if r.server == baseline and r.wrk is not None and r.wrk.rps > 0
+    }
+    grouped: dict[tuple[str, int, str], list[Run]] = {}
+    for run in runs:
+        grouped.setdefault((run.workload, run.concurrency, run.server), []).append(run)
+
+    summaries: list[Summary] = []
+    for (workload, concurrency, server), group in grouped.items():
+        measured = [r for r in group if r.wrk is not None]
+        ratios = [
+            r.wrk.rps / baseline_rps[(workload, concurrency, r.round)]
+            for r in measured
+            if r.wrk is not None and (workload, concurrency, r.round) in baseline_rps
+        ]
+        rss = [r.peak_rss_kib for r in group if r.peak_rss_kib is not None]
+        summaries.append(
+            Summary(
+                server=server,
+                workload=workload,
+                concurrency=concurrency,
+                rounds=len(measured),
+                rps=_median([r.wrk.rps for r in measured if r.wrk]),
+                ratio=_median(ratios),
+                p50_ms=_median([r.wrk.p50_ms for r in measured if r.wrk]),
+                p99_ms=_median([r.wrk.p99_ms for r in measured if r.wrk]),
+                non_2xx_3xx=sum(r.wrk.non_2xx_3xx for r in measured if r.wrk),
+                socket_errors=sum(r.wrk.socket_errors for r in measured if r.wrk),
+                peak_rss_mib=max(rss) / 1024 if rss else None,
+                noisy_runs=sum(1 for r in group if r.noisy),
+                failures=[f"round {r.round}: {r.failure}" for r in group if r.failure],
+            )
+        )
+    return summaries

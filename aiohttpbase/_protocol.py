@@ -246,23 +246,29 @@ class HTTPConnection(asyncio.Protocol):
             self._handler, self._dispatch_ok = self._bridge.prepare(head, proxy, self._client_address)
         except Exception:
             self._handler = None
-            self._dispatch_ok = False
             self._handler_failed()
+        if not self._dispatch_ok:
+            # Refused by handle_expect_100 (or it failed): the answer is already written
+            # and the client may never send the body, so do not wait for it.
+            self._complete_request()
 
     def _run_request(self) -> None:
         head = self._head
         assert head is not None
-        handler = self._handler
         body = self._body
         body.seek(0)
-        if self._dispatch_ok:
-            try:
-                if handler is None:
-                    self._bridge.replay(head, body.getvalue(), self._proxy, self._client_address)
-                else:
-                    self._bridge.dispatch(handler)
-            except Exception:
-                self._handler_failed()
+        try:
+            if self._handler is None:
+                self._bridge.replay(head, body.getvalue(), self._proxy, self._client_address)
+            else:
+                self._bridge.dispatch(self._handler)
+        except Exception:
+            self._handler_failed()
+        self._complete_request()
+
+    def _complete_request(self) -> None:
+        """End the response, run the handler's ``finish``, then go on or close."""
+        handler = self._handler
         keep_alive = self._writer.finish()
         if handler is not None:
             keep_alive = keep_alive and not handler.close_connection

@@ -44,9 +44,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where to write results (bench/results)")
     parser.add_argument("--reinstall", action="store_true", help="re-run pip install -e of the repository")
     parser.add_argument("--list", action="store_true", help="list servers and workloads, then exit")
-    parser.add_argument("--no-retry", action="store_true", help="do not re-run a run flagged noisy")
+    parser.add_argument("--retry-noisy", type=int,
+                        help="re-run a run flagged noisy up to N times (default 1, quick 0)")
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1 if args.quick else 3)
+    if args.retry_noisy is None:
+        args.retry_noisy = 0 if args.quick else 1
     # wrk takes whole seconds only.
     args.duration = max(1, args.duration or (3 if args.quick else 5))
     args.warmup = max(0, args.warmup if args.warmup is not None else (1 if args.quick else 2))

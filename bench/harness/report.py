@@ -26,6 +26,8 @@ def _status(summary: Summary) -> str:
         parts.append(f"{summary.non_2xx_3xx} non-2xx")
     if summary.socket_errors:
         parts.append(f"{summary.socket_errors} socket errors")
+        if summary.closes_unannounced:
+            parts.append("(1 read error per request: closes without sending `Connection: close`)")
     if summary.noisy_runs:
         parts.append(f"{summary.noisy_runs} noisy run(s)")
     return ", ".join(parts) if parts else "ok"

@@ -54,11 +54,19 @@ class Summary:
     ratio: float | None = None
     p50_ms: float | None = None
     p99_ms: float | None = None
+    requests: int = 0
     non_2xx_3xx: int = 0
     socket_errors: int = 0
+    read_errors: int = 0
     peak_rss_mib: float | None = None
     noisy_runs: int = 0
     failures: list[str] = field(default_factory=list)
+
+    @property
+    def closes_unannounced(self) -> bool:
+        """wrk saw EOF after (nearly) every response: the server closed the connection without
+        sending ``Connection: close``, so wrk expected keep-alive and counted a read error."""
+        return self.requests > 0 and self.read_errors >= 0.95 * self.requests
 
     @property
     def clean(self) -> bool:
@@ -99,7 +107,9 @@ def summarize(runs: list[Run], baseline: str) -> list[Summary]:
                 ratio=_median(ratios),
                 p50_ms=_median([r.wrk.p50_ms for r in measured if r.wrk]),
                 p99_ms=_median([r.wrk.p99_ms for r in measured if r.wrk]),
+                requests=sum(r.wrk.requests for r in measured if r.wrk),
                 non_2xx_3xx=sum(r.wrk.non_2xx_3xx for r in measured if r.wrk),
+                read_errors=sum(r.wrk.read_errors for r in measured if r.wrk),
                 socket_errors=sum(r.wrk.socket_errors for r in measured if r.wrk),
                 peak_rss_mib=max(rss) / 1024 if rss else None,
                 noisy_runs=sum(1 for r in group if r.noisy),

@@ -177,7 +177,7 @@ class Runner:
         run = Run(server.spec.name, workload.name, concurrency, round_no, machine.loadavg(), failure=failure)
         if failure:
             return run
-        attempts = 1 if self.args.no_retry else 2
+        attempts = 1 + max(0, self.args.retry_noisy)
         for attempt in range(attempts):
             run = Run(server.spec.name, workload.name, concurrency, round_no, machine.loadavg())
             try:

@@ -50,10 +50,16 @@ def _uvicorn(http: str) -> Callable[[int], list[str]]:
     ]  # fmt: skip
 
 
+#: Extra arguments for every aiohttpbase server, filled in by :func:`aiohttpbase_status`: its CLI,
+#: like ``python -m http.server``, sets the handler's ``protocol_version`` from ``--protocol``
+#: (default HTTP/1.0), so keep-alive needs ``--protocol HTTP/1.1``.
+AIOHTTPBASE_COMMON_ARGS: list[str] = []
+
+
 def _aiohttpbase(handler: str, *extra: str) -> Callable[[int], list[str]]:
     return lambda port: [
         sys.executable, "-m", "aiohttpbase", "--bind", "127.0.0.1",
-        "--handler", f"{HANDLER_FILE}:{handler}", *extra, str(port),
+        "--handler", f"{HANDLER_FILE}:{handler}", *AIOHTTPBASE_COMMON_ARGS, *extra, str(port),
     ]  # fmt: skip
 
 
@@ -126,6 +132,8 @@ def aiohttpbase_status() -> tuple[bool, bool, str]:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         return False, False, f"`python -m aiohttpbase --help` exited {proc.returncode}: {tail[0]}"
     has_parser = "--parser" in proc.stdout
+    if "--protocol" in proc.stdout and "--protocol" not in AIOHTTPBASE_COMMON_ARGS:
+        AIOHTTPBASE_COMMON_ARGS.extend(["--protocol", "HTTP/1.1"])
     note = "" if has_parser else "`python -m aiohttpbase --help` has no --parser: httptools variants skipped"
     return True, has_parser, note
 

@@ -1,0 +1,65 @@
+"""Shared fixtures: servers on 127.0.0.1 with an OS-chosen port, clients with timeouts."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from aiohttpbase import HTTPServer
+
+
+class RunningServer:
+    """A server serving forever in a background thread."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.host, self.port = server.server_address[:2]
+        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
+        assert not self.thread.is_alive(), "serve_forever did not return after shutdown()"
+        self.server.server_close()
+
+    def connection(self, timeout: float = 10) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def raw(self, data: bytes, timeout: float = 5) -> bytes:
+        """Send ``data`` on a fresh connection and read until the server closes it."""
+        with socket.create_connection((self.host, self.port), timeout=timeout) as sock:
+            sock.sendall(data)
+            return recv_all(sock)
+
+
+def recv_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., RunningServer]]:
+    """``serve(Handler, server_class=HTTPServer, **kwargs)`` starts a server for one test."""
+    running: list[RunningServer] = []
+
+    def start(handler: Any, server_class: Any = HTTPServer, address: Any = ("127.0.0.1", 0), **kwargs: Any) -> RunningServer:
+        server = RunningServer(server_class(address, handler, **kwargs))
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        server.stop()

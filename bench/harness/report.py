@@ -25,9 +25,8 @@ def _status(summary: Summary) -> str:
     if summary.non_2xx_3xx:
         parts.append(f"{summary.non_2xx_3xx} non-2xx")
     if summary.socket_errors:
-        parts.append(f"{summary.socket_errors} socket errors")
-        if summary.closes_unannounced:
-            parts.append("(1 read error per request: closes without sending `Connection: close`)")
+        hint = " (1 read error per request: closes without sending `Connection: close`)"
+        parts.append(f"{summary.socket_errors} socket errors" + (hint if summary.closes_unannounced else ""))
     if summary.noisy_runs:
         parts.append(f"{summary.noisy_runs} noisy run(s)")
     return ", ".join(parts) if parts else "ok"

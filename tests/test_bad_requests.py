@@ -1,0 +1,91 @@
+"""Malformed and hostile requests get the right status, close, and harm nobody else."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+
+from tests import handlers
+from tests.conftest import recv_all
+
+H = b"Host: x\r\n"
+
+CASES = [
+    # (raw request, expected status line prefix)
+    (b"GET / HTTP/9.9\r\n" + H + b"\r\n", b"HTTP/1.1 505 Invalid HTTP version (9.9)"),
+    (b"GET / FUBAR\r\n" + H + b"\r\n", b"HTTP/1.1 400 Bad request version ('FUBAR')"),
+    (b"GET / HTTP/1.1.1\r\n" + H + b"\r\n", b"HTTP/1.1 400 Bad request version"),
+    (b"GET / HTTP/01234567890.1\r\n\r\n", b"HTTP/1.1 400 Bad request version"),
+    (b"GET / HTTP/1.1 extra\r\n\r\n", b"HTTP/1.1 400 Bad request version"),
+    (b"GET a b HTTP/1.1\r\n\r\n", b"HTTP/1.1 400 Bad request syntax"),
+    (b"POST /\r\n\r\n", b"HTTP/1.1 400 Bad HTTP/0.9 request type ('POST')"),
+    (b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 400 "),  # no Host (RFC 9112 3.2)
+    (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", b"HTTP/1.1 414 "),
+    (b"GET / HTTP/1.1\r\n" + H + b"X: " + b"a" * 90000 + b"\r\n\r\n", b"HTTP/1.1 431 "),
+    (b"GET / HTTP/1.1\r\n" + H + b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n", b"HTTP/1.1 431 Too many headers"),
+    (b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"HTTP/1.1 400 "),
+    (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"HTTP/1.1 400 "),
+    (b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", b"HTTP/1.1 400 "),
+    (b"POST / HTTP/1.1\r\n" + H + b"Content-Length: -1\r\n\r\n", b"HTTP/1.1 400 "),
+    (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n", b"HTTP/1.1 501 "),
+    (b"GET / HTTP/1.1\r\n" + H + b"X: a\r\n folded\r\n\r\n", b"HTTP/1.1 400 "),
+    (b"GET / HTTP/1.1\r\n" + H + b"X: a\x00b\r\n\r\n", b"HTTP/1.1 400 "),
+    (b"GET / HTTP/1.1\r\n" + H + b"Bad Name: v\r\n\r\n", b"HTTP/1.1 400 "),
+    (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", b"HTTP/1.1 400 "),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", b"HTTP/1.1 400 "),
+]
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), CASES, ids=[c[1][9:40].decode(errors="replace") for c in CASES])
+def test_bad_request_gets_status_and_close(serve: Any, request_bytes: bytes, status: bytes) -> None:
+    server = serve(handlers.Echo)
+    raw = server.raw(request_bytes + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert raw.startswith(status), raw[:200]
+    assert raw.count(b"HTTP/1.1 ") == 1, "bytes after a refused request must never be parsed"
+    head = raw.partition(b"\r\n\r\n")[0]
+    assert b"\r\nConnection: close\r\n" in head + b"\r\n"
+    assert b"Traceback" not in raw
+    # The server keeps serving everyone else.
+    assert server.raw(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 501")
+
+
+def test_smuggling_cl_te_never_runs_the_hidden_request(serve: Any) -> None:
+    server = serve(handlers.Echo)
+    hidden = b"GET /hidden HTTP/1.1\r\nHost: x\r\n\r\n"
+    raw = server.raw(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n%s"
+        % (5 + len(hidden), hidden)
+    )
+    assert raw.startswith(b"HTTP/1.1 400")
+    assert raw.count(b"HTTP/1.1") == 1
+
+
+def test_http09_simple_request_gets_the_bare_body(serve: Any) -> None:
+    server = serve(handlers.Hello)
+    assert server.raw(b"GET /\r\n") == handlers.BODY
+
+
+def test_empty_lines_before_the_request_line_are_ignored(serve: Any) -> None:
+    server = serve(handlers.Hello)
+    assert server.raw(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 200 OK")
+
+
+def test_client_disconnecting_mid_body_does_not_disturb_the_server(serve: Any) -> None:
+    server = serve(handlers.Echo)
+    for _ in range(20):
+        with socket.create_connection((server.host, server.port), timeout=5) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial")
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        assert recv_all(sock).endswith(b"\r\n\r\nok")
+
+
+def test_body_over_the_inline_limit_is_413(serve: Any) -> None:
+    from aiohttpbase import HTTPServer, ServerConfig
+
+    server = serve(handlers.Echo, HTTPServer, config=ServerConfig(max_buffered_body_bytes=1000))
+    assert server.raw(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n").startswith(b"HTTP/1.1 413")
+    chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + b"200\r\n" + b"a" * 512 + b"\r\n"
+    assert server.raw(chunked * 1 + b"200\r\n" + b"a" * 512 + b"\r\n").startswith(b"HTTP/1.1 413")

@@ -20,7 +20,7 @@ import logging
 from typing import TYPE_CHECKING, Any, cast
 
 from ._events import BodyData, EndOfRequest, RequestError, RequestHead
-from ._h11_parser import H11RequestParser
+from ._parsers import parser_class
 from ._response import ResponseWriter
 from ._streams import ConnectionProxy, ResponseStream
 
@@ -40,6 +40,7 @@ class ServerState:
         self.server = server
         self.config = config
         self.bridge = bridge
+        self.parser_class = parser_class(config.parser)
         self.connections: set[HTTPConnection] = set()
         #: Requests still allowed to start; None means no limit (``serve_forever``).
         self.budget: int | None = None
@@ -104,7 +105,7 @@ class HTTPConnection(asyncio.Protocol):
         self._state = state
         self._bridge = state.bridge
         self._transport: asyncio.Transport | None = None
-        self._parser = H11RequestParser(state.config, state.config.max_buffered_body_bytes)
+        self._parser = state.parser_class(state.config, state.config.max_buffered_body_bytes)
         self._head: RequestHead | None = None
         self._handler: Any = None
         self._dispatch_ok = True

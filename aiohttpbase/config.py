@@ -24,6 +24,8 @@ class ServerConfig:
     max_header_fields: int = 100
     #: Largest body buffered for a handler running on the event loop; larger gets 413.
     max_buffered_body_bytes: int = 64 * 1024 * 1024
+    #: Request parser backend: "h11" (the reference), or "auto" for the fastest installed.
+    parser: str = "auto"
     #: Seconds in-flight requests get to finish after ``shutdown()`` before being cut.
     timeout_graceful_shutdown: float = 10.0
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from aiohttpbase import HTTPServer
+from aiohttpbase import HTTPServer, ServerConfig
+from aiohttpbase._parsers import PARSERS
 
 
 class RunningServer:
@@ -50,13 +51,20 @@ def recv_all(sock: socket.socket) -> bytes:
         chunks.append(chunk)
 
 
+@pytest.fixture(params=sorted(PARSERS))
+def parser(request: Any) -> str:
+    """Each test that serves runs once per parser backend."""
+    return str(request.param)
+
+
 @pytest.fixture
-def serve() -> Iterator[Callable[..., RunningServer]]:
+def serve(parser: str) -> Iterator[Callable[..., RunningServer]]:
     """``serve(Handler, server_class=HTTPServer, **kwargs)`` starts a server for one test."""
     running: list[RunningServer] = []
 
     def start(handler: Any, server_class: Any = HTTPServer, address: Any = ("127.0.0.1", 0), **kwargs: Any) -> RunningServer:
-        server = RunningServer(server_class(address, handler, **kwargs))
+        config = kwargs.pop("config", ServerConfig())
+        server = RunningServer(server_class(address, handler, config=config.replace(parser=parser), **kwargs))
         running.append(server)
         return server
 

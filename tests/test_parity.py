@@ -45,7 +45,8 @@ def exchange(server: Any, method: str, path: str, body: bytes | None) -> tuple[i
 
 
 @pytest.mark.parametrize(("handler", "method", "path", "body"), CASES, ids=lambda c: getattr(c, "__name__", c))
-def test_same_answer_as_stdlib(handler: Any, method: str, path: str, body: bytes | None) -> None:
+def test_same_answer_as_stdlib(parser: str, handler: Any, method: str, path: str, body: bytes | None) -> None:
     expected = exchange(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler), method, path, body)
-    actual = exchange(aiohttpbase.HTTPServer(("127.0.0.1", 0), handler), method, path, body)
+    config = aiohttpbase.ServerConfig(parser=parser)
+    actual = exchange(aiohttpbase.HTTPServer(("127.0.0.1", 0), handler, config=config), method, path, body)
     assert actual == expected

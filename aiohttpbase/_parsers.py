@@ -1,0 +1,46 @@
+"""Choosing a request parser backend: every backend yields the events of ``_events``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from ._events import BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
+from ._h11_parser import H11RequestParser
+from .config import ServerConfig
+
+__all__ = ["PARSERS", "RequestParser", "parser_class"]
+
+
+class RequestParser(Protocol):
+    """What the connection needs from a parser backend (see ``H11RequestParser``)."""
+
+    @property
+    def buffered_bytes(self) -> int: ...
+
+    @property
+    def idle(self) -> bool: ...
+
+    def feed(self, data: bytes) -> None: ...
+
+    def feed_eof(self) -> None: ...
+
+    def start_next_request(self) -> None: ...
+
+    def next_event(self) -> RequestHead | BodyData | EndOfRequest | RequestError | _NeedData: ...
+
+
+ParserFactory = Callable[[ServerConfig, "int | None"], RequestParser]
+
+#: Backends by name, in order of preference for ``parser="auto"``.
+PARSERS: dict[str, ParserFactory] = {"h11": H11RequestParser}
+
+
+def parser_class(name: str) -> ParserFactory:
+    """The backend called ``name``; ``"auto"`` picks the fastest one installed."""
+    if name == "auto":
+        return next(iter(PARSERS.values()))
+    try:
+        return PARSERS[name]
+    except KeyError:
+        raise ValueError(f"unknown parser {name!r}; choose from auto, {', '.join(PARSERS)}") from None

@@ -6,7 +6,8 @@ Change one import line::
 """
 
 from .config import ServerConfig
-from .handlers import BaseHTTPRequestHandler, SimpleHTTPRequestHandler
+from .handlers import BaseHTTPRequestHandler
+from .static import SimpleHTTPRequestHandler
 from .server import HTTPServer, new_event_loop
 
 __version__ = "0.1.0"

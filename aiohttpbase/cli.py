@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .handlers import SimpleHTTPRequestHandler
+from .static import SimpleHTTPRequestHandler
 from .server import HTTPServer
 
 __all__ = ["main", "load_handler"]

@@ -21,7 +21,7 @@ import time
 
 from ._streams import ConnectionProxy
 
-__all__ = ["BaseHTTPRequestHandler", "SimpleHTTPRequestHandler"]
+__all__ = ["BaseHTTPRequestHandler"]
 
 _date_cache: tuple[int, str] = (0, "")
 
@@ -66,8 +66,3 @@ class BaseHTTPRequestHandler(http.server.BaseHTTPRequestHandler):
             _date_cache = (now, super().date_time_string(now))
         return _date_cache[1]
 
-
-class SimpleHTTPRequestHandler(BaseHTTPRequestHandler, http.server.SimpleHTTPRequestHandler):
-    """``http.server.SimpleHTTPRequestHandler`` on aiohttpbase's base class."""
-
-    server_version = http.server.SimpleHTTPRequestHandler.server_version

@@ -8,7 +8,7 @@ Change one import line::
 from .config import ServerConfig
 from .handlers import BaseHTTPRequestHandler
 from .static import SimpleHTTPRequestHandler
-from .server import HTTPServer, new_event_loop
+from .server import HTTPServer, ThreadingHTTPServer, new_event_loop
 
 __version__ = "0.1.0"
 
@@ -16,6 +16,7 @@ __all__ = [
     "BaseHTTPRequestHandler",
     "HTTPServer",
     "ServerConfig",
+    "ThreadingHTTPServer",
     "SimpleHTTPRequestHandler",
     "__version__",
     "new_event_loop",

@@ -28,15 +28,21 @@ from __future__ import annotations
 
 import email.message
 import http.server
-import io
+import inspect
 import logging
 import socketserver
-from typing import Any
+from typing import Any, Final
 
 from ._events import RequestHead
 from ._streams import ConnectionProxy
 
-__all__ = ["HandlerBridge"]
+__all__ = ["ASYNC", "INLINE", "THREAD", "HandlerBridge", "replay_bytes"]
+
+#: Where a request's handler code runs: on the loop after buffering the body, on a worker
+#: thread while the body streams in, or as a coroutine on the loop (``async def do_X``).
+INLINE: Final = 0
+THREAD: Final = 1
+ASYNC: Final = 2
 
 logger = logging.getLogger("aiohttpbase.error")
 
@@ -76,13 +82,28 @@ def replay_bytes(head: RequestHead, drop_expect: bool) -> bytes:
 class HandlerBridge:
     """Runs the server's ``RequestHandlerClass`` for requests of any connection."""
 
-    __slots__ = ("server", "factory", "direct", "error_class")
+    __slots__ = ("server", "factory", "direct", "error_class", "threaded", "_modes")
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: Any, threaded: bool) -> None:
         self.server = server
         self.factory = server.RequestHandlerClass
         self.direct = _serves_directly(server, self.factory)
         self.error_class = _error_page_class(self.factory)
+        self.threaded = threaded
+        self._modes: dict[str, int] = {}
+
+    def mode_for(self, method: str) -> int:
+        """``INLINE``, ``THREAD`` or ``ASYNC`` for a request with this method."""
+        mode = self._modes.get(method)
+        if mode is None:
+            func = getattr(self.factory, "do_" + method, None) if self.direct else None
+            if func is not None and inspect.iscoroutinefunction(func):
+                mode = ASYNC
+            else:
+                mode = THREAD if self.threaded else INLINE
+            if func is not None:  # only real methods: a client must not grow this dict
+                self._modes[method] = mode
+        return mode
 
     def prepare(
         self, head: RequestHead, proxy: ConnectionProxy, client_address: Any
@@ -134,17 +155,18 @@ class HandlerBridge:
                 return handler, False
         return handler, True
 
-    def dispatch(self, handler: http.server.BaseHTTPRequestHandler) -> None:
-        """Call ``do_<COMMAND>`` as ``handle_one_request`` does."""
+    def dispatch(self, handler: http.server.BaseHTTPRequestHandler) -> Any:
+        """Call ``do_<COMMAND>`` as ``handle_one_request`` does; returns what it returns
+        (a coroutine for ``async def`` methods)."""
         mname = "do_" + handler.command
         if not hasattr(handler, mname):
             handler.send_error(501, "Unsupported method (%r)" % handler.command)
-            return
-        getattr(handler, mname)()
+            return None
+        return getattr(handler, mname)()
 
-    def replay(self, head: RequestHead, body: bytes, proxy: ConnectionProxy, client_address: Any) -> None:
-        """Run the request through the stdlib's own parsing code (see module docstring)."""
-        proxy.rfile = io.BytesIO(replay_bytes(head, head.expect_continue) + body)
+    def replay(self, proxy: ConnectionProxy, client_address: Any) -> None:
+        """Run the request through the stdlib's own parsing code (see module docstring);
+        ``proxy.rfile`` holds ``replay_bytes(head)`` followed by the body."""
         self.server.finish_request(proxy, client_address)
 
     def send_error_page(

@@ -2,9 +2,20 @@
 
 Theory of operation: bytes from the transport go to the request parser; its events drive
 one request at a time through the handler bridge; what the handler writes is framed by
-the ``ResponseWriter`` onto the transport.  Handlers run inline, on the loop: the body is
-buffered (bounded) before ``do_<COMMAND>`` is called, so a handler's blocking ``rfile``
-reads are plain memory reads.
+the ``ResponseWriter`` onto the transport.  A request's handler code runs in one of three
+ways (``HandlerBridge.mode_for``):
+
+* inline, on the loop (``HTTPServer``): the body is buffered (bounded, 413 above the limit)
+  before ``do_<COMMAND>`` is called, so blocking ``rfile`` reads are memory reads;
+* on a worker thread (``ThreadingHTTPServer``): dispatched as soon as the head is in;
+  ``rfile`` streams the body with backpressure and ``wfile`` blocks while the client is
+  slow (``_streams.BodyReader``, ``_streams.ThreadedSink``);
+* as a task on the loop, for ``async def do_<COMMAND>``, with the same streaming ``rfile``
+  (``await self.rfile.aread()``) and ``await self.wfile.drain()``.
+
+Whatever ran it, the response is completed on the loop once both the handler has returned
+and the request body has been read to its end (unread body bytes are discarded, never
+parsed as a request).
 
 Pipelining: the parser hands out the next request only after the current response is
 finished, so responses go out in request order; while a complete request waits (for a
@@ -17,12 +28,16 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import threading
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 from ._events import BodyData, EndOfRequest, RequestError, RequestHead
+from ._bridge import ASYNC, INLINE, THREAD, replay_bytes
 from ._parsers import parser_class
+from ._pool import HandlerThreadPool
 from ._response import ResponseWriter
-from ._streams import ConnectionProxy, ResponseStream
+from ._streams import READ_HIGH_WATER, BodyReader, ConnectionProxy, ResponseStream, ThreadedSink
 
 if TYPE_CHECKING:
     from ._bridge import HandlerBridge
@@ -36,8 +51,11 @@ logger = logging.getLogger("aiohttpbase.error")
 class ServerState:
     """What all connections of one server share: settings, the bridge, and bookkeeping."""
 
-    def __init__(self, server: Any, config: ServerConfig, bridge: HandlerBridge) -> None:
+    def __init__(
+        self, server: Any, config: ServerConfig, bridge: HandlerBridge, pool: HandlerThreadPool | None = None
+    ) -> None:
         self.server = server
+        self.pool = pool
         self.config = config
         self.bridge = bridge
         self.parser_class = parser_class(config.parser)
@@ -49,6 +67,8 @@ class ServerState:
         self.requests_started = 0
         self.requests_finished = 0
         self.progress: asyncio.Event | None = None
+        self.loop_thread = threading.get_ident()
+        self._slow_warned: dict[str, float] = {}
 
     def may_dispatch(self, connection: HTTPConnection) -> bool:
         """Whether ``connection`` may run its complete request now; parks it if not."""
@@ -75,6 +95,22 @@ class ServerState:
         for connection in parked:
             connection.resume()
 
+    def warn_slow_handler(self, handler: Any, method: str, seconds: float) -> None:
+        """The inline watchdog: name a handler that held the loop too long (once a minute)."""
+        name = f"{type(handler).__qualname__}.do_{method}" if handler is not None else f"do_{method}"
+        now = time.monotonic()
+        if now - self._slow_warned.get(name, -120.0) < 60.0:
+            return
+        if len(self._slow_warned) > 1000:
+            self._slow_warned.clear()
+        self._slow_warned[name] = now
+        logger.warning(
+            "%s held the event loop for %.0f ms, stalling every other connection; "
+            "serve blocking handlers with aiohttpbase.ThreadingHTTPServer or make them async",
+            name,
+            seconds * 1000,
+        )
+
     def _notify(self) -> None:
         if self.progress is not None:
             self.progress.set()
@@ -86,17 +122,24 @@ class HTTPConnection(asyncio.Protocol):
     __slots__ = (
         "_state",
         "_bridge",
+        "_loop",
         "_transport",
         "_parser",
         "_writer",
         "_proxy",
         "_client_address",
         "_head",
+        "_mode",
         "_handler",
         "_dispatch_ok",
         "_body",
+        "_reader",
+        "_sink",
         "_ready",
+        "_running",
+        "_body_complete",
         "_write_paused",
+        "_drain_waiter",
         "_closing",
         "_must_close",
     )
@@ -105,13 +148,19 @@ class HTTPConnection(asyncio.Protocol):
         self._state = state
         self._bridge = state.bridge
         self._transport: asyncio.Transport | None = None
-        self._parser = state.parser_class(state.config, state.config.max_buffered_body_bytes)
+        self._parser = state.parser_class(state.config, None)
         self._head: RequestHead | None = None
+        self._mode = INLINE
         self._handler: Any = None
         self._dispatch_ok = True
         self._body = io.BytesIO()
+        self._reader: BodyReader | None = None
+        self._sink: ThreadedSink | None = None
         self._ready = False
+        self._running = False
+        self._body_complete = False
         self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
         self._closing = False
         self._must_close = False
 
@@ -121,6 +170,7 @@ class HTTPConnection(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
+        self._loop = asyncio.get_running_loop()
         sock = transport.get_extra_info("socket")
         peer = transport.get_extra_info("peername") or ("", 0)
         self._client_address = peer
@@ -154,14 +204,26 @@ class HTTPConnection(asyncio.Protocol):
         self._state.connections.discard(self)
         if self in self._state.parked:
             self._state.parked.remove(self)
-        self._handler = None
+        # A handler still running learns it the way a socket would tell it.
+        if self._reader is not None:
+            self._reader.fail(ConnectionResetError("the client closed the connection"))
+        if self._sink is not None:
+            self._sink.fail(BrokenPipeError("the client closed the connection"))
+        self._wake_drain()
+        if not self._running:
+            self._handler = None
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        if self._sink is not None:
+            self._sink.set_paused(True)
         self._update_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self._sink is not None:
+            self._sink.set_paused(False)
+        self._wake_drain()
         self.resume()
 
     # -- state -----------------------------------------------------------------------
@@ -204,10 +266,35 @@ class HTTPConnection(asyncio.Protocol):
     def _update_reading(self) -> None:
         if self._closing or self._transport is None:
             return
-        if self._write_paused or self._ready:
+        reader = self._reader
+        if self._write_paused or self._ready or (reader is not None and reader.buffered > READ_HIGH_WATER):
             self._transport.pause_reading()
         else:
             self._transport.resume_reading()
+
+    def _reader_drained(self) -> None:
+        """Called by a ``BodyReader`` (any thread) once its buffer ran low."""
+        if threading.get_ident() == self._state.loop_thread:
+            self._update_reading()
+        else:
+            self._loop.call_soon_threadsafe(self._update_reading)
+
+    async def _wait_writable(self) -> None:
+        """``wfile.drain()`` of async handlers: wait while the transport is paused."""
+        while self._write_paused and not self._closing:
+            self._drain_waiter = self._loop.create_future()
+            await self._drain_waiter
+        if self._closing:
+            raise BrokenPipeError("the client closed the connection")
+
+    def _wake_drain(self) -> None:
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._drain_waiter = None
+
+    def _timeout(self) -> float | None:
+        return self._proxy.gettimeout()
 
     # -- request cycle ---------------------------------------------------------------
 
@@ -215,85 +302,235 @@ class HTTPConnection(asyncio.Protocol):
         parser = self._parser
         while not self._closing:
             if self._ready:
-                if self._write_paused or not self._state.may_dispatch(self):
+                if (self._write_paused and self._mode == INLINE) or not self._state.may_dispatch(self):
                     self._update_reading()
                     return
                 self._ready = False
-                self._run_request()
+                self._dispatch()
                 continue
             event = parser.next_event()
             kind = type(event)
             if kind is BodyData:
-                self._body.write(event.data)  # type: ignore[union-attr]
+                self._on_body(event.data)  # type: ignore[union-attr]
             elif kind is RequestHead:
                 self._start_request(event)  # type: ignore[arg-type]
             elif kind is EndOfRequest:
-                self._ready = True
+                self._on_end_of_body()
             elif kind is RequestError:
                 self._refuse(event)  # type: ignore[arg-type]
                 return
             else:  # NEED_DATA
+                self._update_reading()
                 return
 
     def _start_request(self, head: RequestHead) -> None:
         self._head = head
-        body = io.BytesIO()
-        self._body = body
+        self._mode = mode = self._bridge.mode_for(head.method)
+        self._body_complete = False
+        self._dispatch_ok = True
+        self._handler = None
+        writer = self._writer
+        writer.start(head.method, head.version, head.keep_alive)
         proxy = self._proxy
-        proxy.rfile = body
-        proxy.wfile = ResponseStream(self._writer)
-        self._writer.start(head.method, head.version, head.keep_alive)
-        try:
-            self._handler, self._dispatch_ok = self._bridge.prepare(head, proxy, self._client_address)
-        except Exception:
-            self._handler = None
-            self._handler_failed()
-        if not self._dispatch_ok:
-            # Refused by handle_expect_100 (or it failed): the answer is already written
-            # and the client may never send the body, so do not wait for it.
+        if mode == INLINE:
+            if head.has_body and _declared_length(head) > self._state.config.max_buffered_body_bytes:
+                self._refuse(RequestError(413))
+                return
+            body = self._body = io.BytesIO()
+            proxy.rfile = body
+            proxy.wfile = ResponseStream(writer)
+            try:
+                self._handler, self._dispatch_ok = self._bridge.prepare(head, proxy, self._client_address)
+            except Exception:
+                self._handler_failed()
+            if not self._dispatch_ok:
+                # Refused by handle_expect_100 (or it failed): the answer is already written
+                # and the client may never send the body, so do not wait for it.
+                self._complete_request()
+            return
+        prefix = b"" if self._bridge.direct else replay_bytes(head, drop_expect=False)
+        reader = BodyReader(self._state.loop_thread, self._reader_drained, self._timeout, prefix)
+        if not head.has_body:
+            reader.feed_eof()
+        self._reader = reader
+        proxy.rfile = reader
+        if mode == THREAD:
+            self._sink = ThreadedSink(self._loop, self._deliver, self._timeout)
+            self._sink.set_paused(self._write_paused)
+            proxy.wfile = ResponseStream(self._sink)
+        else:
+            proxy.wfile = ResponseStream(writer, self._wait_writable)
+        self._ready = True  # dispatched right away, while the body streams in
+
+    def _on_body(self, data: bytes) -> None:
+        if self._mode == INLINE:
+            if self._body.tell() + len(data) > self._state.config.max_buffered_body_bytes:
+                self._refuse(RequestError(413))
+                return
+            self._body.write(data)
+        else:
+            assert self._reader is not None
+            self._reader.feed(data)
+            if self._reader.buffered > READ_HIGH_WATER:
+                self._update_reading()
+
+    def _on_end_of_body(self) -> None:
+        self._body_complete = True
+        if self._mode == INLINE:
+            self._ready = True
+            return
+        assert self._reader is not None
+        self._reader.feed_eof()
+        if not self._running and not self._ready:
             self._complete_request()
 
-    def _run_request(self) -> None:
+    def _dispatch(self) -> None:
+        mode = self._mode
+        if mode == INLINE:
+            self._run_inline()
+        elif mode == THREAD:
+            self._running = True
+            pool = self._state.pool
+            assert pool is not None
+            pool.submit(self._run_in_thread)
+        else:
+            self._running = True
+            self._loop.create_task(self._run_async())
+
+    def _run_inline(self) -> None:
         head = self._head
         assert head is not None
         body = self._body
         body.seek(0)
+        started = time.perf_counter()
         try:
             if self._handler is None:
-                self._bridge.replay(head, body.getvalue(), self._proxy, self._client_address)
+                self._proxy.rfile = io.BytesIO(replay_bytes(head, drop_expect=True) + body.getvalue())
+                self._bridge.replay(self._proxy, self._client_address)
             else:
                 self._bridge.dispatch(self._handler)
         except Exception:
             self._handler_failed()
+        self._finish_handler()
+        elapsed = time.perf_counter() - started
+        if elapsed > self._state.config.slow_handler_warning:
+            self._state.warn_slow_handler(self._handler, head.method, elapsed)
         self._complete_request()
 
-    def _complete_request(self) -> None:
-        """End the response, run the handler's ``finish``, then go on or close."""
+    def _finish_handler(self) -> None:
+        """Run the handler's own ``finish`` (replayed handlers ran theirs already)."""
         handler = self._handler
-        keep_alive = self._writer.finish()
         if handler is not None:
-            keep_alive = keep_alive and not handler.close_connection
             try:
                 handler.finish()
             except Exception:
                 self._state.server.handle_error(self._proxy, self._client_address)
-                keep_alive = False
+                self._must_close = True
+
+    def _run_in_thread(self) -> None:
+        """A worker thread: all handler code of one request, then back to the loop."""
+        head = self._head
+        sink = self._sink
+        assert head is not None and sink is not None
+        failed = False
+        try:
+            if self._bridge.direct:
+                self._handler, self._dispatch_ok = self._bridge.prepare(head, self._proxy, self._client_address)
+                if self._dispatch_ok:
+                    self._bridge.dispatch(self._handler)
+            else:
+                self._bridge.replay(self._proxy, self._client_address)
+            sink.flush()
+        except Exception as exc:
+            failed = True
+            sink.drop_held()
+            self._report_failure(exc)
+        if self._handler is not None:
+            try:
+                self._handler.finish()
+            except Exception as exc:
+                self._report_failure(exc)
+        try:
+            self._loop.call_soon_threadsafe(self._handler_returned, failed)
+        except RuntimeError:
+            pass  # the loop is closed: the server is gone
+
+    async def _run_async(self) -> None:
+        head = self._head
+        assert head is not None
+        failed = False
+        try:
+            self._handler, self._dispatch_ok = self._bridge.prepare(head, self._proxy, self._client_address)
+            if self._dispatch_ok:
+                result = self._bridge.dispatch(self._handler)
+                if result is not None:
+                    await result
+            self._finish_handler()
+        except Exception as exc:
+            failed = True
+            self._report_failure(exc)
+        self._handler_returned(failed)
+
+    def _report_failure(self, exc: Exception) -> None:
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError)) and self._closing:
+            logger.debug("client %s went away during a response: %r", self._client_address, exc)
+        else:
+            self._state.server.handle_error(self._proxy, self._client_address)
+
+    def _handler_returned(self, failed: bool) -> None:
+        """Loop side: the threaded or async handler is done."""
+        self._running = False
+        if self._closing:
+            self._finish_cycle()
+            return
+        if failed:
+            self._must_close = True
+            self._answer_500()
         if not self._dispatch_ok:
+            self._complete_request()  # refused: do not wait for a body that may never come
+        elif self._body_complete:
+            self._complete_request()
+        else:
+            assert self._reader is not None
+            self._reader.discard()  # the rest of the body is read and dropped
+            self._update_reading()
+
+    def _deliver(self, data: bytes) -> None:
+        """Loop side of ``ThreadedSink``: one write of a worker thread."""
+        if not self._closing:
+            self._writer.write(data)
+            self._writer.flush()
+
+    def _complete_request(self) -> None:
+        """End the response, then go on with the next request or close."""
+        handler = self._handler
+        keep_alive = self._writer.finish()
+        if handler is not None and handler.close_connection:
+            keep_alive = False
+        if not self._dispatch_ok or not self._body_complete:
             keep_alive = False  # refused or failed: the client may still send the body
-        self._head = None
-        self._handler = None
-        self._state.request_finished()
+        self._finish_cycle()
         if keep_alive and not self._must_close and not self._state.shutting_down:
             self._parser.start_next_request()
             self._update_reading()
         else:
             self._close()
 
+    def _finish_cycle(self) -> None:
+        self._head = None
+        self._handler = None
+        self._reader = None
+        self._sink = None
+        self._state.request_finished()
+
     def _handler_failed(self) -> None:
-        """The handler raised: log it, answer 500 if nothing was sent yet, then close."""
+        """An inline handler raised: log it, answer 500 if nothing was sent yet."""
         self._dispatch_ok = False
         self._must_close = True
         self._state.server.handle_error(self._proxy, self._client_address)
+        self._answer_500()
+
+    def _answer_500(self) -> None:
         if self._writer.discard_unsent():
             self._proxy.wfile = ResponseStream(self._writer)
             try:
@@ -303,6 +540,14 @@ class HTTPConnection(asyncio.Protocol):
 
     def _refuse(self, error: RequestError) -> None:
         """Answer a request the parser refused, then close the connection."""
+        if self._running:
+            # A handler is streaming this request: it sees the body end badly.
+            assert self._reader is not None
+            self._reader.fail(ConnectionResetError(f"bad request body: {error.explain or error.status}"))
+            self._must_close = True
+            self._parser = self._state.parser_class(self._state.config, None)
+            self._parser.feed_eof()
+            return
         if error.status:
             head = self._head
             writer = self._writer
@@ -317,4 +562,13 @@ class HTTPConnection(asyncio.Protocol):
             writer.finish()
         self._head = None
         self._handler = None
+        self._ready = False
         self._close()
+
+
+def _declared_length(head: RequestHead) -> int:
+    """The request's Content-Length (the parser validated it), or 0 if chunked."""
+    for name, value in head.headers:
+        if len(name) == 14 and name.lower() == "content-length":
+            return int(value)
+    return 0

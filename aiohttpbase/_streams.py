@@ -7,12 +7,14 @@ with ``read``, ``read1``, ``readinto``, ``readline`` and iteration, all in C.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-__all__ = ["ConnectionProxy", "ResponseStream", "ResponseSink"]
+__all__ = ["BodyReader", "ConnectionProxy", "ResponseSink", "ResponseStream", "ThreadedSink"]
 
 
 class ResponseSink(Protocol):
@@ -31,8 +33,9 @@ class ResponseStream(io.BufferedIOBase):
     them -- write text.
     """
 
-    def __init__(self, sink: ResponseSink) -> None:
+    def __init__(self, sink: ResponseSink, drain: Callable[[], Awaitable[None]] | None = None) -> None:
         self._sink = sink
+        self._drain = drain
 
     def writable(self) -> bool:
         return True
@@ -52,6 +55,13 @@ class ResponseStream(io.BufferedIOBase):
     def flush(self) -> None:
         if not self.closed:
             self._sink.flush()
+
+    async def drain(self) -> None:
+        """For ``async`` handlers: send what is pending, then wait until the client has
+        taken enough of it that writing more will not grow the server's buffers."""
+        self.flush()
+        if self._drain is not None:
+            await self._drain()
 
 
 class ConnectionProxy:
@@ -128,3 +138,239 @@ class ConnectionProxy:
 
     def close(self) -> None:
         self._on_close()
+
+
+#: A reader holding more unread body than this stops reading from the client.
+READ_HIGH_WATER = 256 * 1024
+#: ... and starts again once the handler has consumed it down to this.
+READ_LOW_WATER = 64 * 1024
+
+
+class BodyReader(io.BufferedIOBase):
+    """``rfile`` for threaded and ``async`` handlers: the body as it arrives.
+
+    The event loop feeds it (``feed``, ``feed_eof``, ``fail``); a worker thread reads it with
+    the usual blocking file methods, an ``async def`` handler with ``aread``/``areadline``.
+    A blocking read on the loop thread that would have to wait raises ``RuntimeError``
+    instead of freezing every connection.  ``timeout`` (the handler's ``timeout``, via
+    ``connection.settimeout``) bounds each wait and raises ``TimeoutError`` as a socket would.
+    """
+
+    def __init__(
+        self,
+        loop_thread: int,
+        on_drained: Callable[[], None],
+        timeout: Callable[[], float | None],
+        prefix: bytes = b"",
+    ) -> None:
+        self._buffer = bytearray(prefix)
+        self._eof = False
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
+        self._loop_thread = loop_thread
+        self._on_drained = on_drained
+        self._timeout = timeout
+        self._waiter: asyncio.Future[None] | None = None
+        self._discarding = False
+
+    # -- the loop's side ---------------------------------------------------------------
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> None:
+        with self._cond:
+            if not self._discarding:
+                self._buffer += data
+            self._wake()
+
+    def feed_eof(self) -> None:
+        with self._cond:
+            self._eof = True
+            self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        """The connection broke: pending and future reads raise ``error``."""
+        with self._cond:
+            if not self._eof:
+                self._error = error
+            self._eof = True
+            self._wake()
+
+    def discard(self) -> None:
+        """The handler is done: drop what is buffered and whatever still arrives."""
+        with self._cond:
+            self._discarding = True
+            self._buffer.clear()
+
+    def _wake(self) -> None:
+        self._cond.notify_all()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- the handler's side ------------------------------------------------------------
+
+    def readable(self) -> bool:
+        return True
+
+    def _take(self, n: int) -> bytes:
+        """Remove up to ``n`` (all if negative) buffered bytes; caller holds the lock."""
+        buffer = self._buffer
+        if n < 0 or n >= len(buffer):
+            data = bytes(buffer)
+            buffer.clear()
+        else:
+            data = bytes(buffer[:n])
+            del buffer[:n]
+        if len(buffer) < READ_LOW_WATER:
+            self._on_drained()
+        return data
+
+    def _wait(self, ready: Callable[[], bool]) -> None:
+        """Block (thread) until ``ready()`` or EOF; caller holds the lock."""
+        while not ready() and not self._eof:
+            if threading.get_ident() == self._loop_thread:
+                raise RuntimeError("rfile would block the event loop; use 'await self.rfile.aread()'")
+            if not self._cond.wait(self._timeout()):
+                raise TimeoutError("timed out reading the request body")
+        if self._error is not None and not self._buffer:
+            raise self._error
+
+    def read(self, n: int | None = -1) -> bytes:
+        n = -1 if n is None else n
+        with self._cond:
+            if n < 0:
+                self._wait(lambda: False)
+            else:
+                self._wait(lambda: len(self._buffer) >= n)
+            return self._take(n)
+
+    def read1(self, n: int = -1) -> bytes:
+        with self._cond:
+            self._wait(lambda: bool(self._buffer))
+            return self._take(n)
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        data = self.read1(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def readline(self, limit: int | None = -1) -> bytes:
+        limit = -1 if limit is None else limit
+        with self._cond:
+            self._wait(lambda: b"\n" in self._buffer or 0 <= limit <= len(self._buffer))
+            end = self._buffer.find(b"\n")
+            n = -1 if end < 0 else end + 1
+            if limit >= 0 and (n < 0 or n > limit):
+                n = limit
+            return self._take(n)
+
+    async def _await(self, ready: Callable[[], bool]) -> None:
+        while not ready() and not self._eof:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+            self._waiter = None
+        if self._error is not None and not self._buffer:
+            raise self._error
+
+    async def aread(self, n: int = -1) -> bytes:
+        """Awaitable ``read``: up to ``n`` bytes (the rest of the body if negative)."""
+        await self._await(lambda: False if n < 0 else len(self._buffer) >= n)
+        with self._cond:
+            return self._take(n)
+
+    async def aread1(self, n: int = 65536) -> bytes:
+        """Awaitable ``read1``: whatever has arrived, at most ``n`` bytes; b"" at the end."""
+        await self._await(lambda: bool(self._buffer))
+        with self._cond:
+            return self._take(n)
+
+    async def areadline(self, limit: int = -1) -> bytes:
+        """Awaitable ``readline``."""
+        await self._await(lambda: b"\n" in self._buffer or 0 <= limit <= len(self._buffer))
+        with self._cond:
+            end = self._buffer.find(b"\n")
+            n = -1 if end < 0 else end + 1
+            if limit >= 0 and (n < 0 or n > limit):
+                n = limit
+            return self._take(n)
+
+
+#: A worker thread blocks in ``wfile.write`` while more than this waits to be sent.
+WRITE_HIGH_WATER = 256 * 1024
+
+
+class ThreadedSink:
+    """Carries a worker thread's ``wfile`` writes to the event loop, with backpressure.
+
+    Only the loop thread touches the writer and the transport: each write is handed over
+    with ``call_soon_threadsafe``.  The thread blocks while too many bytes are in flight or
+    the transport has paused writing (a client that reads slowly), so a slow client slows
+    only its own handler and memory stays bounded.  The first write (usually the head) is
+    held back until the next one so that head and a small body leave in one segment.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        deliver: Callable[[bytes], None],
+        timeout: Callable[[], float | None],
+    ) -> None:
+        self._loop = loop
+        self._deliver_to_writer = deliver
+        self._timeout = timeout
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._paused = False
+        self._error: BaseException | None = None
+        self._held: bytes | None = None
+        self._first = True
+
+    def set_paused(self, paused: bool) -> None:
+        """Loop side: the transport paused or resumed writing."""
+        with self._cond:
+            self._paused = paused
+            self._cond.notify_all()
+
+    def fail(self, error: BaseException) -> None:
+        """Loop side: the connection is gone; writes raise ``error`` from now on."""
+        with self._cond:
+            self._error = error
+            self._cond.notify_all()
+
+    def write(self, data: bytes) -> None:
+        if self._first:
+            self._first = False
+            self._held = data
+            return
+        if self._held is not None:
+            data = self._held + data
+            self._held = None
+        self._send(data)
+
+    def flush(self) -> None:
+        if self._held is not None:
+            data, self._held = self._held, None
+            self._send(data)
+
+    def drop_held(self) -> None:
+        self._held = None
+
+    def _send(self, data: bytes) -> None:
+        with self._cond:
+            while (self._paused or self._in_flight > WRITE_HIGH_WATER) and self._error is None:
+                if not self._cond.wait(self._timeout()):
+                    raise TimeoutError("timed out sending the response: the client stopped reading")
+            if self._error is not None:
+                raise self._error
+            self._in_flight += len(data)
+        self._loop.call_soon_threadsafe(self._deliver, data)
+
+    def _deliver(self, data: bytes) -> None:
+        self._deliver_to_writer(data)
+        with self._cond:
+            self._in_flight -= len(data)
+            self._cond.notify_all()

@@ -24,6 +24,12 @@ class ServerConfig:
     max_header_fields: int = 100
     #: Largest body buffered for a handler running on the event loop; larger gets 413.
     max_buffered_body_bytes: int = 64 * 1024 * 1024
+    #: Worker threads of a ``ThreadingHTTPServer`` (blocking handlers run on these).
+    threads: int = 64
+    #: Requests allowed to wait for a free thread; beyond it they get 503 (None: no limit).
+    max_queued_requests: int | None = None
+    #: An inline handler holding the loop longer than this (seconds) is logged as slow.
+    slow_handler_warning: float = 0.1
     #: Request parser backend: "h11" (the reference), or "auto" for the fastest installed.
     parser: str = "auto"
     #: Seconds in-flight requests get to finish after ``shutdown()`` before being cut.

@@ -17,15 +17,17 @@ import asyncio
 import contextlib
 import http.server
 import logging
+import socketserver
 import threading
 import time
 from typing import Any
 
 from ._bridge import HandlerBridge
+from ._pool import HandlerThreadPool
 from ._protocol import HTTPConnection, ServerState
 from .config import ServerConfig
 
-__all__ = ["HTTPServer", "new_event_loop"]
+__all__ = ["HTTPServer", "ThreadingHTTPServer", "new_event_loop"]
 
 logger = logging.getLogger("aiohttpbase.error")
 
@@ -109,6 +111,8 @@ class HTTPServer(http.server.HTTPServer):
         if loop is not None and not loop.is_closed() and not loop.is_running():
             loop.run_until_complete(self._close_everything(grace=0.0))
             loop.close()
+        if self._state is not None and self._state.pool is not None:
+            self._state.pool.shutdown()
         elif self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -153,7 +157,12 @@ class HTTPServer(http.server.HTTPServer):
 
     def _ensure_state(self) -> ServerState:
         if self._state is None or self._state.bridge.factory is not self.RequestHandlerClass:
-            self._state = ServerState(self, self.config, HandlerBridge(self))
+            threaded = isinstance(self, socketserver.ThreadingMixIn)
+            pool = None
+            if threaded:
+                daemon = bool(getattr(self, "daemon_threads", True))
+                pool = HandlerThreadPool(self.config.threads, daemon=daemon)
+            self._state = ServerState(self, self.config, HandlerBridge(self, threaded), pool)
         return self._state
 
     async def _start_listening(self) -> ServerState:
@@ -253,3 +262,14 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+class ThreadingHTTPServer(socketserver.ThreadingMixIn, HTTPServer):
+    """``http.server.ThreadingHTTPServer`` on an event loop: blocking handlers run on a
+    bounded pool of ``config.threads`` worker threads while the loop keeps accepting and
+    parsing; ``rfile`` streams the body and ``wfile`` applies backpressure.
+
+    Any ``socketserver.ThreadingMixIn`` + ``aiohttpbase.HTTPServer`` class behaves the same.
+    """
+
+    daemon_threads = True

@@ -1,0 +1,225 @@
+"""Blocking handlers on threads, async handlers, the inline watchdog, backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import http.client
+import http.server
+import logging
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import aiohttpbase
+from aiohttpbase import ServerConfig, ThreadingHTTPServer
+from tests import handlers
+from tests.conftest import recv_all
+
+
+class Sleepy(handlers.Quiet, http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path == "/slow":
+            time.sleep(0.2)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+
+def timed_get(port: int, path: str) -> float:
+    start = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", path)
+    assert conn.getresponse().read() == b"ok"
+    conn.close()
+    return time.perf_counter() - start
+
+
+def test_blocking_handlers_run_on_threads_while_the_loop_serves_others(serve: Any) -> None:
+    server = serve(Sleepy, ThreadingHTTPServer, config=ServerConfig(threads=32))
+    with ThreadPoolExecutor(40) as clients:
+        start = time.perf_counter()
+        slow = [clients.submit(timed_get, server.port, "/slow") for _ in range(32)]
+        time.sleep(0.05)
+        fast = timed_get(server.port, "/fast")
+        durations = [f.result() for f in slow]
+        total = time.perf_counter() - start
+    assert total < 0.9, f"32 concurrent 200 ms handlers took {total:.2f} s"
+    assert max(durations) < 0.9
+    assert fast < 0.15, f"a fast request waited {fast * 1000:.0f} ms behind blocking handlers"
+
+
+def test_inline_watchdog_names_a_slow_handler(serve: Any, caplog: Any) -> None:
+    server = serve(Sleepy)
+    with caplog.at_level(logging.WARNING, logger="aiohttpbase.error"):
+        timed_get(server.port, "/slow")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("Sleepy.do_GET held the event loop" in m and "ThreadingHTTPServer" in m for m in messages), messages
+
+
+class UploadDigest(handlers.Quiet, http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    started = threading.Event()
+
+    def do_POST(self) -> None:
+        type(self).started.set()
+        digest = hashlib.sha256()
+        total = 0
+        while True:
+            piece = self.rfile.read1(65536) if self.headers.get("Transfer-Encoding") else self.rfile.read(65536)
+            if not piece:
+                break
+            digest.update(piece)
+            total += len(piece)
+        answer = f"{total} {digest.hexdigest()}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+
+def test_threaded_handler_streams_a_chunked_upload_intact(serve: Any) -> None:
+    server = serve(UploadDigest, ThreadingHTTPServer)
+    pieces = [bytes([i % 251]) * (100_000 + i) for i in range(80)]  # ~8 MiB
+    expected = hashlib.sha256(b"".join(pieces)).hexdigest()
+    conn = server.connection()
+    conn.request("POST", "/", body=iter(pieces), encode_chunked=True)
+    assert conn.getresponse().read().decode() == f"{sum(map(len, pieces))} {expected}"
+    conn.close()
+
+
+def test_threaded_handler_starts_before_the_upload_is_complete(serve: Any) -> None:
+    UploadDigest.started.clear()
+    server = serve(UploadDigest, ThreadingHTTPServer)
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello")
+        assert UploadDigest.started.wait(5), "the handler waited for the whole body"
+        sock.sendall(b"world")
+        assert recv_all(sock).endswith(b"10 " + hashlib.sha256(b"helloworld").hexdigest().encode())
+
+
+class BigWriter(handlers.Quiet, http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    written = 0
+    error: BaseException | None = None
+
+    def do_GET(self) -> None:
+        block = b"x" * 65536
+        total = 64 * 1024 * 1024
+        self.send_response(200)
+        self.send_header("Content-Length", str(total))
+        self.end_headers()
+        type(self).written = 0
+        try:
+            for _ in range(total // len(block)):
+                self.wfile.write(block)
+                type(self).written += len(block)
+        except OSError as exc:
+            type(self).error = exc
+
+
+def test_slow_reader_blocks_only_its_own_handler(serve: Any) -> None:
+    server = serve(BigWriter, ThreadingHTTPServer)
+    sock = socket.create_connection((server.host, server.port), timeout=5)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.5)
+    stalled_at = BigWriter.written
+    assert stalled_at < 16 * 1024 * 1024, f"handler wrote {stalled_at} bytes to a client that reads nothing"
+    assert timed_get_other(server.port) < 0.5  # everyone else is served meanwhile
+    received = 0
+    while received < 64 * 1024 * 1024 + 40:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        received += len(chunk)
+    sock.close()
+    assert received > 64 * 1024 * 1024
+    assert BigWriter.written == 64 * 1024 * 1024
+
+
+def timed_get_other(port: int) -> float:
+    start = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("HEAD", "/other")
+    conn.getresponse().read()
+    conn.close()
+    return time.perf_counter() - start
+
+
+def test_client_leaving_mid_response_raises_in_the_handler_and_server_goes_on(serve: Any) -> None:
+    BigWriter.error = None
+    server = serve(BigWriter, ThreadingHTTPServer)
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.recv(1000)
+    deadline = time.monotonic() + 5
+    while BigWriter.error is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert isinstance(BigWriter.error, (BrokenPipeError, ConnectionResetError))
+    assert timed_get_other(server.port) < 1
+
+
+class AsyncHandler(aiohttpbase.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    async def do_GET(self) -> None:
+        await asyncio.sleep(0.2)
+        self.send_response(200)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"async")
+        await self.wfile.drain()
+
+    async def do_POST(self) -> None:
+        digest = hashlib.sha256()
+        while piece := await self.rfile.aread1(65536):
+            digest.update(piece)
+        answer = digest.hexdigest().encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def do_PUT(self) -> None:  # a plain method beside the async ones
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_async_handlers_run_concurrently_on_the_loop(serve: Any) -> None:
+    server = serve(AsyncHandler)
+
+    def get() -> bytes:
+        conn = server.connection()
+        conn.request("GET", "/")
+        data = conn.getresponse().read()
+        conn.close()
+        return data
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(lambda _: get(), range(50)))
+    assert results == [b"async"] * 50
+    assert time.perf_counter() - start < 0.9  # 50 x 200 ms, concurrently
+
+
+def test_async_handler_streams_the_body_and_sync_methods_mix(serve: Any) -> None:
+    server = serve(AsyncHandler)
+    data = bytes(range(256)) * 20000
+    conn = server.connection()
+    conn.request("POST", "/", body=data)
+    assert conn.getresponse().read() == hashlib.sha256(data).hexdigest().encode()
+    conn.request("PUT", "/", body=b"plain")
+    assert conn.getresponse().read() == b"plain"
+    conn.close()

@@ -86,12 +86,13 @@ class H11Protocol(asyncio.Protocol):
         else:
             status, content_type, body = get_route(path)
         headers = [
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(body))),
-            ("Date", http_date()),
-            ("Server", "bare-h11"),
+            (b"Content-Type", content_type.encode("latin-1")),
+            (b"Content-Length", str(len(body)).encode("ascii")),
+            (b"Date", http_date()),
+            (b"Server", b"bare-h11"),
         ]
-        out = self.conn.send(h11.Response(status_code=status, headers=headers)) or b""
+        reason = b"OK" if status == 200 else b"Not Found"
+        out = self.conn.send(h11.Response(status_code=status, headers=headers, reason=reason)) or b""
         out += self.conn.send(h11.Data(data=body)) or b""
         out += self.conn.send(h11.EndOfMessage()) or b""
         self.transport.write(out)

@@ -389,9 +389,14 @@ class HTTPConnection(asyncio.Protocol):
         if mode == INLINE:
             self._run_inline()
         elif mode == THREAD:
-            self._running = True
             pool = self._state.pool
             assert pool is not None
+            limit = self._state.config.max_queued_requests
+            if limit is not None and pool.waiting >= limit:
+                self._state.request_finished()
+                self._refuse(RequestError(503, None, "Every handler thread is busy; try again shortly."))
+                return
+            self._running = True
             pool.submit(self._run_in_thread)
         else:
             self._running = True

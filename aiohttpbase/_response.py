@@ -247,6 +247,9 @@ class ResponseWriter:
                 added = b"Connection: close\r\n"  # HTTP/1.0 status lines imply it
             keep_alive = False
         self._state = state
+        if keep_alive and not self._request_keep_alive and http11 and not added:
+            # RFC 9112 section 9.6: the client asked to close; say that we will.
+            added = b"Connection: close\r\n"
         self._keep_alive = keep_alive and self._request_keep_alive
         head += added + (b"\r\n" if crlf else b"\n")
         self._out.append(head)

@@ -15,7 +15,8 @@ from typing import Any
 
 from . import __version__
 from .static import SimpleHTTPRequestHandler
-from .server import HTTPServer
+from .config import ServerConfig
+from .server import HTTPServer, ThreadingHTTPServer
 
 __all__ = ["main", "load_handler"]
 
@@ -86,7 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
         "-d", "--directory", default=os.getcwd(), help="serve this directory (default: current directory)"
     )
     parser.add_argument(
-        "-p", "--protocol", metavar="VERSION", default="HTTP/1.0", help="protocol_version of the handler (default: HTTP/1.0)"
+        "-p",
+        "--protocol",
+        metavar="VERSION",
+        help="protocol_version of the handler (default: the handler's own; HTTP/1.0 for static files)",
+    )
+    parser.add_argument(
+        "--threads",
+        metavar="N",
+        type=int,
+        help="run handlers on N worker threads (ThreadingHTTPServer) instead of on the event loop",
     )
     parser.add_argument("--handler", metavar="MODULE:CLASS", help="serve this handler class instead of static files")
     parser.add_argument("--version", action="version", version=f"aiohttpbase {__version__}")
@@ -96,16 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
 def make_server(args: argparse.Namespace) -> HTTPServer:
     handler: Any
     if args.handler:
-        handler_class = load_handler(args.handler)
+        handler = load_handler(args.handler)
+        if args.protocol:
+            handler.protocol_version = args.protocol
     else:
-        handler_class = SimpleHTTPRequestHandler
-    handler_class.protocol_version = args.protocol
-    handler = handler_class
-    if not args.handler:
         handler = functools.partial(SimpleHTTPRequestHandler, directory=args.directory)
+        SimpleHTTPRequestHandler.protocol_version = args.protocol or "HTTP/1.0"
     family, sockaddr = _best_family(args.bind, args.port)
+    config = ServerConfig()
+    base: type[HTTPServer] = HTTPServer
+    if args.threads:
+        base = ThreadingHTTPServer
+        config = config.replace(threads=args.threads)
 
-    class CommandLineServer(HTTPServer):
+    class CommandLineServer(base):  # type: ignore[valid-type,misc]
         address_family = family
 
         def server_bind(self) -> None:
@@ -114,7 +128,7 @@ def make_server(args: argparse.Namespace) -> HTTPServer:
                 self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             super().server_bind()
 
-    return CommandLineServer(sockaddr[:2], handler)
+    return CommandLineServer(sockaddr[:2], handler, config=config)
 
 
 def main(argv: list[str] | None = None) -> int:

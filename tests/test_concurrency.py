@@ -223,3 +223,23 @@ def test_async_handler_streams_the_body_and_sync_methods_mix(serve: Any) -> None
     conn.request("PUT", "/", body=b"plain")
     assert conn.getresponse().read() == b"plain"
     conn.close()
+
+
+def test_queue_limit_answers_503_when_every_thread_is_busy(serve: Any) -> None:
+    server = serve(Sleepy, ThreadingHTTPServer, config=ServerConfig(threads=1, max_queued_requests=1))
+
+    def status(path: str) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("GET", path)
+        code = conn.getresponse().status
+        conn.close()
+        return code
+
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(status, "/slow")
+        time.sleep(0.05)  # running on the only thread
+        second = pool.submit(status, "/slow")
+        time.sleep(0.05)  # waiting in the queue
+        third = pool.submit(status, "/slow")
+        assert third.result() == 503
+        assert first.result() == 200 and second.result() == 200

@@ -153,8 +153,15 @@ class FileSlice(io.RawIOBase):
     returns fresh ``bytes``, which ``wfile.write`` keeps without another copy.
     """
 
-    def __init__(self, file: BinaryIO | IO[bytes], start: int, stop: int, *, regular: bool = True,
-                 close_file: bool = True) -> None:
+    def __init__(
+        self,
+        file: BinaryIO | IO[bytes],
+        start: int,
+        stop: int,
+        *,
+        regular: bool = True,
+        close_file: bool = True,
+    ) -> None:
         super().__init__()
         #: The open file; ``sendfile`` implementations read it by descriptor.
         self.file = file
@@ -329,7 +336,7 @@ class SimpleHTTPRequestHandler(BaseHTTPRequestHandler, http.server.SimpleHTTPReq
             return None
         try:
             # Unbuffered: every read is positional and sized by us.
-            file = open(path, "rb", buffering=0)  # noqa: SIM115 -- closed by the caller
+            file = open(path, "rb", buffering=0)  # noqa: SIM115 -- our caller closes it
         except OSError:
             self.send_error(HTTPStatus.NOT_FOUND, "File not found")
             return None
@@ -467,8 +474,9 @@ class SimpleHTTPRequestHandler(BaseHTTPRequestHandler, http.server.SimpleHTTPReq
         Only a strong comparison counts: a weak tag never matches, and a date must
         equal ``Last-Modified`` exactly.
         """
-        if value.startswith('"') or value.startswith("W/"):
-            return not value.startswith("W/") and not etag.startswith("W/") and value == etag
+        if value.startswith(('"', "W/")):
+            # Equal and strong: a weak tag on either side never matches.
+            return value == etag and not etag.startswith("W/")
         when = _parse_http_date(value)
         return when is not None and when == _whole_seconds(mtime)
 

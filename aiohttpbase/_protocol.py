@@ -111,6 +111,12 @@ class ServerState:
             seconds * 1000,
         )
 
+    def sweep(self) -> None:
+        """Apply every connection's timeouts (see ``HTTPConnection.check_timeouts``)."""
+        now = asyncio.get_running_loop().time()
+        for connection in list(self.connections):
+            connection.check_timeouts(now)
+
     def _notify(self) -> None:
         if self.progress is not None:
             self.progress.set()
@@ -142,6 +148,10 @@ class HTTPConnection(asyncio.Protocol):
         "_drain_waiter",
         "_closing",
         "_must_close",
+        "_served",
+        "_waiting_since",
+        "_last_data_at",
+        "_paused_since",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -163,6 +173,11 @@ class HTTPConnection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._closing = False
         self._must_close = False
+        # Timeout bookkeeping, read by ServerState.sweep (see check_timeouts).
+        self._served = 0
+        self._waiting_since = 0.0
+        self._last_data_at = 0.0
+        self._paused_since = 0.0
 
     # -- asyncio callbacks -----------------------------------------------------------
 
@@ -171,6 +186,7 @@ class HTTPConnection(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
         self._loop = asyncio.get_running_loop()
+        self._waiting_since = self._last_data_at = self._loop.time()
         sock = transport.get_extra_info("socket")
         peer = transport.get_extra_info("peername") or ("", 0)
         self._client_address = peer
@@ -189,6 +205,7 @@ class HTTPConnection(asyncio.Protocol):
         self._state.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        self._last_data_at = self._loop.time()
         self._parser.feed(data)
         self._process()
 
@@ -215,6 +232,7 @@ class HTTPConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        self._paused_since = self._loop.time()
         if self._sink is not None:
             self._sink.set_paused(True)
         self._update_reading()
@@ -259,6 +277,40 @@ class HTTPConnection(asyncio.Protocol):
         self._closing = True
         assert self._transport is not None
         self._transport.close()
+
+    def check_timeouts(self, now: float) -> None:
+        """Enforce the read and send deadlines (called about once a second).
+
+        Waiting for a request: ``timeout_keep_alive`` while no byte of it has arrived after
+        an earlier response, else ``timeout_header`` for the whole head, counted from the
+        end of the previous response (or the accept) -- bytes arriving do not extend it.
+        Receiving a body: ``timeout_body`` of inactivity.  A paused transport (the client
+        stopped reading): ``timeout_send``.
+        """
+        if self._closing:
+            return
+        config = self._state.config
+        if self._write_paused and now - self._paused_since > config.timeout_send:
+            logger.info("closing %s: it stopped reading the response", self._client_address)
+            self.abort()
+        elif self._head is None and not self._ready:
+            idle = self._parser.idle
+            if idle and self._served and now - self._waiting_since > config.timeout_keep_alive:
+                self._close()
+            elif now - self._waiting_since > config.timeout_header:
+                if idle:
+                    self._close()
+                else:
+                    self._refuse(RequestError(408, None, "The request head did not arrive in time."))
+        elif not self._body_complete and not self._ready and now - self._last_data_at > config.timeout_body:
+            if self._running:
+                assert self._reader is not None
+                self._reader.fail(TimeoutError("timed out reading the request body"))
+                self._must_close = True
+            elif not self._writer.transmitted:
+                self._refuse(RequestError(408, None, "The request body did not arrive in time."))
+            else:
+                self._close()
 
     def _close_after_response(self) -> None:
         self._must_close = True
@@ -515,7 +567,9 @@ class HTTPConnection(asyncio.Protocol):
         if not self._dispatch_ok or not self._body_complete:
             keep_alive = False  # refused or failed: the client may still send the body
         self._finish_cycle()
+        self._served += 1
         if keep_alive and not self._must_close and not self._state.shutting_down:
+            self._waiting_since = self._loop.time()
             self._parser.start_next_request()
             self._update_reading()
         else:

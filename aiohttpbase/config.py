@@ -30,6 +30,15 @@ class ServerConfig:
     max_queued_requests: int | None = None
     #: An inline handler holding the loop longer than this (seconds) is logged as slow.
     slow_handler_warning: float = 0.1
+    #: Seconds for a whole request head, from accept or from the end of the previous
+    #: response; bytes arriving do not extend it (408 if part of a head came).
+    timeout_header: float = 10.0
+    #: Seconds an idle keep-alive connection is kept open between requests.
+    timeout_keep_alive: float = 5.0
+    #: Seconds without a byte while a request body is being received (408).
+    timeout_body: float = 30.0
+    #: Seconds a client may leave the response unread before the connection is dropped.
+    timeout_send: float = 30.0
     #: Request parser backend: "h11" (the reference), or "auto" for the fastest installed.
     parser: str = "auto"
     #: Seconds in-flight requests get to finish after ``shutdown()`` before being cut.

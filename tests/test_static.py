@@ -55,9 +55,17 @@ def site(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture(params=[Quiet, Quiet11], ids=["http1.0", "http1.1"])
+@pytest.fixture(
+    params=[
+        (Quiet, aiohttpbase.HTTPServer),
+        (Quiet11, aiohttpbase.HTTPServer),
+        (Quiet11, aiohttpbase.ThreadingHTTPServer),
+    ],
+    ids=["http1.0", "http1.1", "http1.1-threads"],
+)
 def server(request: Any, serve: Any, site: Path) -> Any:
-    return serve(functools.partial(request.param, directory=site))
+    handler, server_class = request.param
+    return serve(functools.partial(handler, directory=site), server_class=server_class)
 
 
 class Reply:

@@ -158,7 +158,7 @@ class HTTPConnection(asyncio.Protocol):
         self._state = state
         self._bridge = state.bridge
         self._transport: asyncio.Transport | None = None
-        self._parser = state.parser_class(state.config, None)
+        self._parser = state.parser_class(state.config, state.config.max_body_bytes)
         self._head: RequestHead | None = None
         self._mode = INLINE
         self._handler: Any = None
@@ -201,6 +201,10 @@ class HTTPConnection(asyncio.Protocol):
         if not allowed:
             self._closing = True
             transport.close()
+            return
+        limit = self._state.config.limit_concurrency
+        if limit is not None and len(self._state.connections) >= limit:
+            self._refuse(RequestError(503, None, "Too many connections; try again shortly."))
             return
         self._state.connections.add(self)
 
@@ -604,7 +608,7 @@ class HTTPConnection(asyncio.Protocol):
             assert self._reader is not None
             self._reader.fail(ConnectionResetError(f"bad request body: {error.explain or error.status}"))
             self._must_close = True
-            self._parser = self._state.parser_class(self._state.config, None)
+            self._parser = self._state.parser_class(self._state.config, 0)
             self._parser.feed_eof()
             return
         if error.status:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import importlib
 import importlib.util
@@ -92,15 +93,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VERSION",
         help="protocol_version of the handler (default: the handler's own; HTTP/1.0 for static files)",
     )
-    parser.add_argument(
-        "--threads",
-        metavar="N",
-        type=int,
-        help="run handlers on N worker threads (ThreadingHTTPServer) instead of on the event loop",
-    )
     parser.add_argument("--handler", metavar="MODULE:CLASS", help="serve this handler class instead of static files")
+    parser.add_argument("--backlog", type=int, default=HTTPServer.request_queue_size, help="listen backlog (default: %(default)s)")
     parser.add_argument("--version", action="version", version=f"aiohttpbase {__version__}")
+    settings = parser.add_argument_group(
+        "server settings", "limits and timeouts (ServerConfig); --threads N runs handlers on N threads"
+    )
+    for field in dataclasses.fields(ServerConfig):
+        default = field.default
+        settings.add_argument(
+            "--" + field.name.replace("_", "-"),
+            type=type(default) if default is not None else int,
+            default=argparse.SUPPRESS,  # only flags given on the command line override
+            metavar="N" if default is None or isinstance(default, (int, float)) else "NAME",
+            help=f"{field.metadata['help']} (default: {default})",
+        )
     return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """A ``ServerConfig`` with every setting flag that was given applied."""
+    names = {field.name for field in dataclasses.fields(ServerConfig)}
+    return ServerConfig(**{name: value for name, value in vars(args).items() if name in names})
 
 
 def make_server(args: argparse.Namespace) -> HTTPServer:
@@ -113,14 +127,12 @@ def make_server(args: argparse.Namespace) -> HTTPServer:
         handler = functools.partial(SimpleHTTPRequestHandler, directory=args.directory)
         SimpleHTTPRequestHandler.protocol_version = args.protocol or "HTTP/1.0"
     family, sockaddr = _best_family(args.bind, args.port)
-    config = ServerConfig()
-    base: type[HTTPServer] = HTTPServer
-    if args.threads:
-        base = ThreadingHTTPServer
-        config = config.replace(threads=args.threads)
+    config = config_from_args(args)
+    base = ThreadingHTTPServer if "threads" in vars(args) else HTTPServer
 
     class CommandLineServer(base):  # type: ignore[valid-type,misc]
         address_family = family
+        request_queue_size = args.backlog
 
         def server_bind(self) -> None:
             # As the stdlib's DualStackServer: "::" also accepts IPv4 where it can.

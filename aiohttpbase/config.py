@@ -1,10 +1,19 @@
-"""Server settings: defined once here, read by the server classes and the command line."""
+"""Server settings: defined once here, read by the server classes and the command line.
+
+Each field's ``help`` is both its documentation and its ``--flag`` help text: the command
+line builds one flag per field (``timeout_keep_alive`` -> ``--timeout-keep-alive``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 __all__ = ["ServerConfig"]
+
+
+def _setting(default: Any, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclasses.dataclass
@@ -16,34 +25,36 @@ class ServerConfig:
     100 header fields) and the robust peers where it has none.
     """
 
-    #: Longest request line accepted; longer gets 414 (the stdlib's 65536).
-    max_request_line: int = 65536
-    #: Largest whole request head (request line plus header fields); larger gets 431.
-    max_header_bytes: int = 65536 + 16384
-    #: Most header fields in one request; more gets 431 (``http.client``'s 100).
-    max_header_fields: int = 100
-    #: Largest body buffered for a handler running on the event loop; larger gets 413.
-    max_buffered_body_bytes: int = 64 * 1024 * 1024
-    #: Worker threads of a ``ThreadingHTTPServer`` (blocking handlers run on these).
-    threads: int = 64
-    #: Requests allowed to wait for a free thread; beyond it they get 503 (None: no limit).
-    max_queued_requests: int | None = None
-    #: An inline handler holding the loop longer than this (seconds) is logged as slow.
-    slow_handler_warning: float = 0.1
-    #: Seconds for a whole request head, from accept or from the end of the previous
-    #: response; bytes arriving do not extend it (408 if part of a head came).
-    timeout_header: float = 10.0
-    #: Seconds an idle keep-alive connection is kept open between requests.
-    timeout_keep_alive: float = 5.0
-    #: Seconds without a byte while a request body is being received (408).
-    timeout_body: float = 30.0
-    #: Seconds a client may leave the response unread before the connection is dropped.
-    timeout_send: float = 30.0
-    #: Request parser backend: "h11" (the reference), or "auto" for the fastest installed.
-    parser: str = "auto"
-    #: Seconds in-flight requests get to finish after ``shutdown()`` before being cut.
-    timeout_graceful_shutdown: float = 10.0
+    max_request_line: int = _setting(65536, "longest request line; longer gets 414 (the stdlib's 65536)")
+    max_header_bytes: int = _setting(
+        65536 + 16384, "largest request head (request line and fields); larger gets 431"
+    )
+    max_header_fields: int = _setting(100, "most header fields in a request; more gets 431 (http.client's 100)")
+    max_body_bytes: int | None = _setting(None, "largest request body in any mode; larger gets 413")
+    max_buffered_body_bytes: int = _setting(
+        64 * 1024 * 1024, "largest body buffered for a handler running on the event loop; larger gets 413"
+    )
+    limit_concurrency: int | None = _setting(
+        None, "most open connections; more are answered 503 and closed"
+    )
+    threads: int = _setting(64, "worker threads of a ThreadingHTTPServer")
+    max_queued_requests: int | None = _setting(
+        None, "requests allowed to wait for a free thread; more get 503"
+    )
+    slow_handler_warning: float = _setting(
+        0.1, "seconds an inline handler may hold the event loop before a warning names it"
+    )
+    timeout_header: float = _setting(
+        10.0, "seconds for a whole request head, from accept or the previous response; not extended by dribbled bytes (408)"
+    )
+    timeout_keep_alive: float = _setting(5.0, "seconds an idle keep-alive connection stays open between requests")
+    timeout_body: float = _setting(30.0, "seconds without a byte while a request body arrives (408)")
+    timeout_send: float = _setting(30.0, "seconds a client may leave the response unread before it is dropped")
+    timeout_graceful_shutdown: float = _setting(
+        10.0, "seconds in-flight requests get to finish after shutdown or SIGTERM"
+    )
+    parser: str = _setting("auto", "request parser: h11 (the reference), httptools, or auto (fastest installed)")
 
-    def replace(self, **changes: object) -> ServerConfig:
+    def replace(self, **changes: Any) -> ServerConfig:
         """A copy with ``changes`` applied."""
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,186 @@
+"""Collecting a request head: the part every parser backend shares.
+
+Theory of operation: whatever parses the header fields (h11, llhttp), the server decides
+itself where a request head ends and whether it is acceptable at all, so that every
+backend enforces the same limits and gives the same answers:
+
+1. Empty lines before the request line are skipped (RFC 9112 section 2.2).
+2. The request line is limited (414) and checked by ``BaseHTTPRequestHandler``'s rules
+   first (``check_request_line``): a bad version answers 400 "Bad request version",
+   HTTP/2+ answers 505, and an HTTP/0.9 simple request is served, as the stdlib does.
+3. The head (up to the first blank line; bare LF line endings count) is limited in bytes
+   and fields (431) whether or not it arrived in one read -- h11 only measures a head
+   while it is incomplete (python-hyper/h11#182) and llhttp not at all.
+4. Obsolete line folding is refused (400).
+
+``HeadCollector`` holds the connection's receive buffer and this logic; a backend
+subclasses it and implements ``_parse_head``, which turns the complete head at the start
+of the buffer into a ``RequestHead`` (or a ``RequestError``), and ``next_event`` for the
+body.  After any error no further byte of the connection is parsed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from ._events import NEED_DATA, RequestError, RequestHead, _NeedData
+from .config import ServerConfig
+
+__all__ = ["HeadCollector", "check_request_line", "keep_alive"]
+
+# A blank line ends the head; h11 accepts bare LF line endings, and so do we.  One C-level
+# regex search per read (not per byte), resumed where the previous read's search ended.
+_END_OF_HEAD: Final = re.compile(rb"\n\r?\n")
+
+# Parser states shared by the backends (a backend may add its own after these).
+HEAD, BODY, DONE, SIMPLE, ERROR = range(5)
+
+
+def check_request_line(line: str) -> RequestError | tuple[str, str, str]:
+    """Apply the stdlib's ``parse_request`` rules to a request line (CRLF stripped).
+
+    Returns ``(command, target, version)`` or the error the stdlib would answer.  The
+    messages are the stdlib's; they contain ``repr`` of client input, which escapes every
+    control character, so they are safe in a status line.
+    """
+    words = line.split()
+    if not words:
+        return RequestError(400, "Bad request syntax (%r)" % line)
+    if len(words) >= 3:
+        version = words[-1]
+        try:
+            if not version.startswith("HTTP/"):
+                raise ValueError
+            parts = version.split("/", 1)[1].split(".")
+            if len(parts) != 2 or not all(p.isdigit() and len(p) <= 10 for p in parts):
+                raise ValueError
+            number = int(parts[0]), int(parts[1])
+        except ValueError:
+            return RequestError(400, "Bad request version (%r)" % version)
+        if number >= (2, 0):
+            return RequestError(505, "Invalid HTTP version (%s)" % version.split("/", 1)[1])
+    if not 2 <= len(words) <= 3:
+        return RequestError(400, "Bad request syntax (%r)" % line)
+    if len(words) == 2:
+        if words[0] != "GET":
+            return RequestError(400, "Bad HTTP/0.9 request type (%r)" % words[0])
+        return words[0], words[1], "HTTP/0.9"
+    return words[0], words[1], words[2]
+
+
+def keep_alive(version: str, connection_values: list[str]) -> bool:
+    """Whether a request allows the connection to stay open, given its Connection values.
+
+    HTTP/1.1 stays open unless ``close`` is listed; any other version only with
+    ``keep-alive`` (and without ``close``), as ``BaseHTTPRequestHandler`` decides.
+    """
+    tokens = {t.strip().lower() for value in connection_values for t in value.split(",")}
+    if version == "HTTP/1.1":
+        return "close" not in tokens
+    return "keep-alive" in tokens and "close" not in tokens
+
+
+class HeadCollector:
+    """Receive buffer, request-head framing and limits shared by the parser backends.
+
+    Bytes in (``feed``), request events out (``next_event``), one request at a time.
+    After ``EndOfRequest`` the parser holds any further bytes until the response has been
+    sent and ``start_next_request()`` is called: pipelined requests are answered in order.
+    """
+
+    __slots__ = ("_config", "_buffer", "_state", "_line", "_scanned", "_eof", "_body_limit", "_body_seen")
+
+    def __init__(self, config: ServerConfig, body_limit: int | None = None) -> None:
+        self._config = config
+        self._buffer = bytearray()
+        self._state = HEAD
+        #: The checked request line while the rest of its head is still arriving.
+        self._line: tuple[str, str, str] | None = None
+        #: How far the buffer has been searched for the end of the head.
+        self._scanned = 0
+        self._eof = False
+        #: Bodies larger than this are refused with 413 (None: no limit).
+        self._body_limit = body_limit
+        self._body_seen = 0
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes received and not yet turned into events (bounds read buffering)."""
+        return len(self._buffer)
+
+    @property
+    def idle(self) -> bool:
+        """True between requests, before any byte of the next one has arrived."""
+        return self._state == HEAD and not self._buffer
+
+    def feed_eof(self) -> None:
+        """The peer will send no more bytes."""
+        self._eof = True
+
+    def start_next_request(self) -> None:
+        """The response to the current request is complete: parse the next one."""
+        if self._state == DONE:
+            self._state = HEAD
+            self._line = None
+            self._scanned = 0
+            self._body_seen = 0
+
+    def _fail(self, status: int, message: str | None = None, explain: str | None = None) -> RequestError:
+        """Refuse the request: no byte of this connection is parsed any more."""
+        self._state = ERROR
+        self._buffer.clear()
+        return RequestError(status, message, explain)
+
+    def _parse_head(self, line_end: int, end: int) -> RequestHead | RequestError:
+        """Turn the head ``buffer[:end]`` (request line ends at ``line_end``) into an event.
+
+        Called once the head is complete and within the limits; it consumes the head
+        from the buffer and sets the state for the body.
+        """
+        raise NotImplementedError
+
+    def _next_head_event(self) -> RequestHead | RequestError | _NeedData:
+        buffer = self._buffer
+        config = self._config
+        if self._line is None:
+            # RFC 9112 section 2.2: ignore empty lines received before the request line.
+            while buffer.startswith((b"\n", b"\r\n")):
+                del buffer[: 1 if buffer[0] == 10 else 2]
+            line_end = buffer.find(b"\n", 0, config.max_request_line + 2)
+            if line_end < 0:
+                if len(buffer) > config.max_request_line:
+                    return self._fail(414)
+                return self._fail(0) if self._eof and buffer else NEED_DATA
+            checked = check_request_line(buffer[:line_end].decode("latin-1").rstrip("\r"))
+            if type(checked) is RequestError:
+                return self._fail(checked.status, checked.message)
+            self._line = checked  # type: ignore[assignment]
+            if checked[2] == "HTTP/0.9":
+                return self._simple_request(bytes(buffer[:line_end]).rstrip(b"\r"))
+        else:
+            line_end = buffer.find(b"\n")
+        match = _END_OF_HEAD.search(buffer, max(line_end, self._scanned - 2))
+        if match is None:
+            if len(buffer) > config.max_header_bytes:
+                return self._fail(431, "Request header fields too large")
+            if self._eof:
+                return self._fail(0)
+            self._scanned = len(buffer)
+            return NEED_DATA
+        end = match.end()
+        if end > config.max_header_bytes:
+            return self._fail(431, "Request header fields too large")
+        # Counting and finding in the buffer itself: no copy of the head is made here.
+        if buffer.count(b"\n", 0, end) - 2 > config.max_header_fields:
+            return self._fail(431, "Too many headers")
+        if buffer.find(b"\n ", 0, end) >= 0 or buffer.find(b"\n\t", 0, end) >= 0:
+            return self._fail(400, None, "Obsolete line folding is not accepted")
+        return self._parse_head(line_end, end)
+
+    def _simple_request(self, line: bytes) -> RequestHead:
+        """An HTTP/0.9 request: no headers, no body, and the connection ends after it."""
+        method, target, version = self._line  # type: ignore[misc]
+        self._state = SIMPLE
+        self._buffer.clear()
+        return RequestHead(method, target, version, line, [], False, False, False)

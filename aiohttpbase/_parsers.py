@@ -32,8 +32,16 @@ class RequestParser(Protocol):
 
 ParserFactory = Callable[[ServerConfig, "int | None"], RequestParser]
 
-#: Backends by name, in order of preference for ``parser="auto"``.
-PARSERS: dict[str, ParserFactory] = {"h11": H11RequestParser}
+#: Backends by name, in order of preference for ``parser="auto"``: httptools (the C
+#: llhttp parser, the ``speed`` extra) when it is installed, else h11 (the reference).
+PARSERS: dict[str, ParserFactory] = {}
+try:
+    from ._httptools_parser import HttptoolsRequestParser
+except ImportError:  # httptools is optional
+    pass
+else:
+    PARSERS["httptools"] = HttptoolsRequestParser
+PARSERS["h11"] = H11RequestParser
 
 
 def parser_class(name: str) -> ParserFactory:

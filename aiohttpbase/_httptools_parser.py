@@ -1,0 +1,236 @@
+"""The httptools (llhttp) request parser backend: h11's answers at C speed.
+
+Theory of operation: the shared ``HeadCollector`` finds the head and enforces the limits
+and the stdlib's request-line rules, exactly as for h11.  Then llhttp splits the header
+block into fields, and a short Python pass decides whether the request is *plainly
+fine*.  If it is, the request is served from what llhttp produced and its
+Content-Length body is sliced straight out of the receive buffer.  If it is not --
+llhttp refused it, or anything about it is unusual (a Transfer-Encoding, an odd
+Content-Length, a missing or repeated Host, a control character, a method that is not
+plain letters) -- the head is handed to the h11 backend, which this class extends, and
+h11 gives the verdict.  So every refusal (400/413/501, message and details), every
+chunked body and every oddity h11 accepts is handled by the one reference code path, and
+the two backends cannot disagree about them; the fast path only has to be right about
+what it accepts, and the differential tests in ``tests/test_parsers.py`` check that.
+
+llhttp never sees the real request line: the shared code has already checked it, and
+llhttp would refuse methods it does not know (h11 accepts any token, and handlers may
+define ``do_PURGE``-style methods), apply its own URL and version rules, and treat
+CONNECT as a tunnel.  It is fed a constant request line instead, then the header block.
+
+One llhttp parser serves all the bodiless requests of a connection: it is fed exactly one
+head at a time, so it completes that message and never reads pipelined bytes, which
+stay in our buffer until ``start_next_request()``.  After a request with a body (which
+llhttp is not given), an upgrade or a refusal it is dropped and a new one made (0.2 us).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
+
+from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
+from ._h11_parser import H11RequestParser
+from ._head import BODY, DONE, ERROR, HEAD, SIMPLE, keep_alive
+from .config import ServerConfig
+
+__all__ = ["HttptoolsRequestParser"]
+
+#: Our own state: a Content-Length body (possibly empty) taken from the buffer directly.
+_FAST_BODY: Final = 5
+
+# What llhttp is told the request line was (see the module docstring).
+_REQUEST_LINE: Final = b"GET / HTTP/1.1\r\n"
+
+# Field names the fast path looks at, by their lower-cased bytes.
+_HOST, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _EXPECT = range(5)
+_SPECIAL: Final = {
+    b"host": _HOST,
+    b"content-length": _CONTENT_LENGTH,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    b"connection": _CONNECTION,
+    b"expect": _EXPECT,
+}
+
+
+class _FieldSink:
+    """The callbacks llhttp sees: only ``on_header``.
+
+    httptools looks its callbacks up by name once, so leaving out ``on_url``,
+    ``on_body``, ``on_message_begin`` and the others saves a Python call each per request.
+    A separate object (rather than the parser itself) keeps the parser out of a
+    reference cycle, so a closed connection is freed at once, not by the cyclic GC.
+    """
+
+    __slots__ = ("fields",)
+
+    def __init__(self) -> None:
+        self.fields: list[tuple[bytes, bytes]] = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.fields.append((name, value))
+
+
+class HttptoolsRequestParser(H11RequestParser):
+    """Request events from llhttp, with h11 deciding every unusual request."""
+
+    __slots__ = ("_llhttp", "_sink", "_remaining")
+
+    def __init__(self, config: ServerConfig, body_limit: int | None = None) -> None:
+        super().__init__(config, body_limit)
+        # Made on the first request: an idle connection costs no llhttp state.
+        self._llhttp: HttpRequestParser | None = None
+        self._sink = _FieldSink()
+        #: Body bytes still to come in state ``_FAST_BODY``.
+        self._remaining = 0
+
+    def next_event(self) -> RequestHead | BodyData | EndOfRequest | RequestError | _NeedData:
+        """The next event, or ``NEED_DATA``."""
+        state = self._state
+        if state == HEAD:
+            return self._next_head_event()
+        if state == _FAST_BODY:
+            return self._next_fast_body_event()
+        if state == BODY:
+            return self._next_body_event()  # h11 is reading this request's body
+        if state == SIMPLE:
+            self._state = ERROR  # an HTTP/0.9 exchange always ends the connection
+            return END_OF_REQUEST
+        return NEED_DATA
+
+    def _new_llhttp(self) -> HttpRequestParser:
+        parser = HttpRequestParser(self._sink)
+        parser.set_dangerous_leniencies(
+            # h11 accepts bare LF line endings in the head.
+            lenient_optional_cr_before_lf=True,
+            # h11 accepts any byte but NUL, CR, LF, VT and FF in field values (obs-text,
+            # other controls); llhttp's strict mode refuses them.  The bytes h11 refuses
+            # are looked for by _parse_head itself.
+            lenient_headers=True,
+            # Keep the parser usable after "Connection: close"; whether the connection
+            # stays open is decided by the server, not by llhttp.
+            lenient_keep_alive=True,
+        )
+        self._llhttp = parser
+        return parser
+
+    def _parse_head(self, line_end: int, end: int) -> RequestHead | RequestError:
+        buffer = self._buffer
+        method, target, version = self._line  # type: ignore[misc]
+        request_line = bytes(buffer[:line_end])
+        if request_line[-1:] == b"\r":
+            request_line = request_line[:-1]
+        # h11's request-line grammar beyond the stdlib's: method SP target SP HTTP/d.d,
+        # a token method and a visible-ASCII target.  Methods that are not plain letters
+        # (legal but rare, like M-SEARCH) are left to h11 rather than checked here.
+        # After check_request_line, an 8-character version is exactly HTTP/d.d.
+        # The words hold no whitespace, so with this length the line has exactly two
+        # separators and nothing around them; both must be SP (not HTAB, VT, ...).
+        if (
+            len(request_line) != len(method) + len(target) + len(version) + 2
+            or request_line[len(method)] != 32
+            or request_line[-len(version) - 1] != 32
+            or not (method.isalpha() and method.isascii())
+            or not (target.isascii() and target.isprintable())
+            or len(version) != 8
+        ):
+            return super()._parse_head(line_end, end)
+        # With lenient_headers llhttp passes NUL, VT and FF in values; h11 refuses them.
+        if (
+            buffer.find(b"\x00", line_end, end) >= 0
+            or buffer.find(b"\x0b", line_end, end) >= 0
+            or buffer.find(b"\x0c", line_end, end) >= 0
+        ):
+            return super()._parse_head(line_end, end)
+
+        parser = self._llhttp or self._new_llhttp()
+        fields = self._sink.fields
+        fields.clear()
+        reuse = True
+        try:
+            parser.feed_data(_REQUEST_LINE)
+            parser.feed_data(buffer[line_end + 1 : end])
+        except HttpParserUpgrade:
+            # "Connection: upgrade" with "Upgrade": llhttp stops after the head, which is
+            # complete.  We never switch protocols: it is served as a plain request.
+            reuse = False
+        except HttpParserError:
+            # llhttp refused the header block (or something in it we let h11 judge,
+            # such as an odd Content-Length or Transfer-Encoding): h11 gives the answer.
+            self._llhttp = None
+            return super()._parse_head(line_end, end)
+
+        headers: list[tuple[str, str]] = []
+        hosts = 0
+        content_length = 0
+        lengths = 0
+        connection: list[str] = []
+        expect_continue = False
+        special = _SPECIAL
+        for name, value in fields:
+            # llhttp keeps trailing whitespace in a value, h11 strips it.
+            value = value.rstrip(b" \t")
+            text = value.decode("latin-1")
+            headers.append((name.decode("latin-1"), text))
+            kind = special.get(name.lower())
+            if kind is None:
+                continue
+            if kind == _HOST:
+                hosts += 1
+            elif kind == _CONTENT_LENGTH:
+                # Only plain digits here; lists, repeats and anything else go to h11.
+                lengths += 1
+                if not value.isdigit() or len(value) > 20:
+                    lengths = 2
+                content_length = int(value) if lengths == 1 else 0
+            elif kind == _TRANSFER_ENCODING:
+                lengths = 2  # chunked (or refused) bodies are h11's
+            elif kind == _CONNECTION:
+                connection.append(text)
+            elif version == "HTTP/1.1":  # Expect, honoured on HTTP/1.1 only (as h11)
+                expect_continue = expect_continue or any(
+                    t.strip().lower() == b"100-continue" for t in value.split(b",")
+                )
+        body_limit = self._body_limit
+        if (
+            lengths > 1
+            or hosts > 1
+            or (hosts == 0 and version == "HTTP/1.1")
+            or (body_limit is not None and content_length > body_limit)
+        ):
+            self._llhttp = None
+            return super()._parse_head(line_end, end)
+
+        if content_length or not reuse:
+            self._llhttp = None  # mid-body or after an upgrade: start afresh next time
+        del buffer[:end]
+        self._remaining = content_length
+        self._state = _FAST_BODY
+        return RequestHead(
+            method,
+            target,
+            version,
+            request_line,
+            headers,
+            keep_alive(version, connection),
+            expect_continue,
+            content_length > 0,
+        )
+
+    def _next_fast_body_event(self) -> BodyData | EndOfRequest | RequestError | _NeedData:
+        remaining = self._remaining
+        if not remaining:
+            self._state = DONE  # what follows in the buffer waits for start_next_request
+            return END_OF_REQUEST
+        buffer = self._buffer
+        if not buffer:
+            return self._fail(0) if self._eof else NEED_DATA  # a client leaving mid-body
+        if len(buffer) <= remaining:
+            data = bytes(buffer)
+            buffer.clear()
+        else:
+            data = bytes(buffer[:remaining])
+            del buffer[:remaining]
+        self._remaining = remaining - len(data)
+        return BodyData(data)

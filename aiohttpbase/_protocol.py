@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any, cast
@@ -152,6 +153,9 @@ class HTTPConnection(asyncio.Protocol):
         "_waiting_since",
         "_last_data_at",
         "_paused_since",
+        "_socket_fd",
+        "_pumping",
+        "_keep_alive_after_pump",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -178,6 +182,9 @@ class HTTPConnection(asyncio.Protocol):
         self._waiting_since = 0.0
         self._last_data_at = 0.0
         self._paused_since = 0.0
+        self._socket_fd = -1
+        self._pumping = False
+        self._keep_alive_after_pump = False
 
     # -- asyncio callbacks -----------------------------------------------------------
 
@@ -190,6 +197,8 @@ class HTTPConnection(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         peer = transport.get_extra_info("peername") or ("", 0)
         self._client_address = peer
+        if sock is not None and transport.get_extra_info("sslcontext") is None:
+            self._socket_fd = sock.fileno()  # plain TCP: file bodies may go zero-copy
         self._writer = ResponseWriter(transport.write)
         self._proxy = ConnectionProxy(sock, peer, self._close_after_response)
         server = self._state.server
@@ -231,6 +240,7 @@ class HTTPConnection(asyncio.Protocol):
         if self._sink is not None:
             self._sink.fail(BrokenPipeError("the client closed the connection"))
         self._wake_drain()
+        self._writer.close_files()
         if not self._running:
             self._handler = None
 
@@ -246,6 +256,8 @@ class HTTPConnection(asyncio.Protocol):
         if self._sink is not None:
             self._sink.set_paused(False)
         self._wake_drain()
+        if self._pumping:
+            self._pump_files()
         self.resume()
 
     # -- state -----------------------------------------------------------------------
@@ -570,6 +582,59 @@ class HTTPConnection(asyncio.Protocol):
             keep_alive = False
         if not self._dispatch_ok or not self._body_complete:
             keep_alive = False  # refused or failed: the client may still send the body
+        if self._writer.next_file() is not None:
+            self._pumping = True
+            self._keep_alive_after_pump = keep_alive
+            self._pump_files()
+            return
+        self._after_response(keep_alive)
+
+    def _pump_files(self) -> None:
+        """Send queued file segments at the client's pace; then finish the response."""
+        writer = self._writer
+        while not self._closing:
+            segment = writer.next_file()
+            if segment is None:
+                self._pumping = False
+                self._after_response(self._keep_alive_after_pump)
+                return
+            if self._write_paused:
+                return  # resume_writing() brings us back
+            if not self._send_file_piece(segment):
+                self._keep_alive_after_pump = False  # the file shrank: the body is short
+                segment.remaining = 0
+            if segment.remaining == 0:
+                writer.file_done(segment)
+
+    def _send_file_piece(self, segment: Any) -> bool:
+        """Send some of ``segment``; False if the file ended early."""
+        transport = self._transport
+        assert transport is not None
+        if self._socket_fd >= 0 and transport.get_write_buffer_size() == 0:
+            # Nothing queued in the transport, so writing to its socket directly keeps
+            # the byte order: zero-copy until the socket buffer is full.
+            try:
+                sent = os.sendfile(self._socket_fd, segment.fd, segment.offset, min(segment.remaining, 1 << 20))
+            except BlockingIOError:
+                sent = -1
+            except OSError:
+                self._socket_fd = -1  # not for this file or socket: copy from now on
+                sent = -1
+            if sent > 0:
+                segment.advance(sent)
+                return True
+            if sent == 0:
+                return False
+        # The socket is full (or zero-copy is out): hand one piece to the transport, which
+        # pauses us (pause_writing) until the client has taken it.
+        data = os.pread(segment.fd, min(segment.remaining, 256 * 1024), segment.offset)
+        if not data:
+            return False
+        transport.write(data)
+        segment.advance(len(data))
+        return True
+
+    def _after_response(self, keep_alive: bool) -> None:
         self._finish_cycle()
         self._served += 1
         if keep_alive and not self._must_close and not self._state.shutting_down:

@@ -17,16 +17,22 @@ Connection), and passes the head through unchanged, adding at most one field:
 Output is corked: head and body pieces are joined and handed to the transport in one
 write when the handler finishes, or as soon as ``FLUSH_THRESHOLD`` bytes are pending,
 so a small response costs one ``send`` and never meets Nagle's algorithm.
+
+File bodies (``wfile.sendfile``) join the output as ``FileSegment`` items; ``flush``
+stops in front of one and the connection sends it at the client's pace (zero-copy where
+it can), then flushes what follows.
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import re
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
-__all__ = ["ResponseWriter"]
+__all__ = ["FileSegment", "ResponseWriter"]
 
 logger = logging.getLogger("aiohttpbase.error")
 
@@ -34,6 +40,26 @@ FLUSH_THRESHOLD: Final = 64 * 1024
 
 _STATUS_LINE: Final = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?:[ \r\n]|$)")
 _END_OF_HEAD: Final = re.compile(rb"\n\r?\n")
+
+class FileSegment:
+    """``count`` bytes of a file from ``offset``, on a descriptor of the segment's own."""
+
+    __slots__ = ("fd", "offset", "remaining")
+
+    def __init__(self, fd: int, offset: int, count: int) -> None:
+        self.fd = fd
+        self.offset = offset
+        self.remaining = count
+
+    def advance(self, sent: int) -> None:
+        self.offset += sent
+        self.remaining -= sent
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
 
 # Writer states.
 _HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE, _DISCARD, _DONE = range(6)
@@ -48,6 +74,7 @@ class ResponseWriter:
         "_head",
         "_out",
         "_out_size",
+        "_files",
         "_remaining",
         "_method",
         "_client_http11",
@@ -60,8 +87,9 @@ class ResponseWriter:
 
     def __init__(self, send: Callable[[bytes], object]) -> None:
         self._send = send
-        self._out: list[bytes] = []
+        self._out: list[bytes | FileSegment] = []
         self._out_size = 0
+        self._files = 0
         self._head = bytearray()
         self._state = _DONE
         self._remaining = 0
@@ -99,7 +127,7 @@ class ResponseWriter:
         """Forget a response nothing of which was transmitted yet; False if too late."""
         if self.transmitted:
             return False
-        self._out.clear()
+        self.close_files()
         self._out_size = 0
         self._head.clear()
         self._state = _HEAD
@@ -126,14 +154,80 @@ class ResponseWriter:
         # _DISCARD and _DONE drop the bytes: no body is allowed (HEAD, 204, 304).
 
     def flush(self) -> None:
-        """Hand everything pending to ``send`` now (a handler's ``wfile.flush()``)."""
-        if self._out:
-            out = self._out
-            data = out[0] if len(out) == 1 else b"".join(out)
+        """Hand everything pending to ``send`` now (a handler's ``wfile.flush()``), up to
+        the first pending file segment (see ``next_file``)."""
+        out = self._out
+        if not out:
+            return
+        if self._files:
+            for index, item in enumerate(out):
+                if type(item) is FileSegment:
+                    break
+            data = b"".join(out[:index])  # type: ignore[arg-type]
+            del out[:index]
+        else:
+            data = out[0] if len(out) == 1 else b"".join(out)  # type: ignore[assignment,arg-type]
             out.clear()
-            self._out_size = 0
+        self._out_size = 0
+        if data:
             self.transmitted = True
             self._send(data)
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        """``wfile.sendfile``: queue part of an open regular file as body (see ``write_file``)."""
+        fd = os.dup(file.fileno())
+        if count is None:
+            count = max(0, os.fstat(fd).st_size - offset)
+        return self.write_file(fd, offset, count)
+
+    def write_file(self, fd: int, offset: int, count: int) -> int:
+        """Queue ``count`` bytes of file ``fd`` (a descriptor the writer may close) as body.
+
+        Returns the bytes queued; raises ``io.UnsupportedOperation`` before the head is
+        complete, where only bytes can tell where the head ends.
+        """
+        state = self._state
+        if state == _HEAD or state == _DONE:
+            os.close(fd)
+            raise io.UnsupportedOperation("sendfile before the response head")
+        if state == _DISCARD or count <= 0:
+            os.close(fd)
+            return count if state == _DISCARD else 0
+        if state == _LENGTH:
+            count = min(count, self._remaining)
+            self._remaining -= count
+        segment = FileSegment(fd, offset, count)
+        if state == _CHUNKED:
+            self._out.append(b"%x\r\n" % count)
+            self._out.append(segment)
+            self._out.append(b"\r\n")
+        else:
+            self._out.append(segment)
+        self._files += 1
+        self.body_bytes += count
+        return count
+
+    def next_file(self) -> FileSegment | None:
+        """The file segment blocking the output after a ``flush``, if any."""
+        if self._files and self._out and type(self._out[0]) is FileSegment:
+            return self._out[0]  # type: ignore[return-value]
+        return None
+
+    def file_done(self, segment: FileSegment) -> None:
+        """The connection has sent ``segment``: drop it and flush what follows."""
+        segment.close()
+        self._out.remove(segment)
+        self._files -= 1
+        self.transmitted = True
+        self.flush()
+
+    def close_files(self) -> None:
+        """Forget pending output, closing the descriptors of file segments."""
+        for item in self._out:
+            if type(item) is FileSegment:
+                item.close()
+        self._out.clear()
+        self._files = 0
 
     def finish(self) -> bool:
         """End the response; returns whether the connection may carry another request."""

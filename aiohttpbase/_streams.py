@@ -24,6 +24,8 @@ class ResponseSink(Protocol):
 
     def flush(self) -> None: ...
 
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int: ...
+
 
 class ResponseStream(io.BufferedIOBase):
     """``wfile``: a write-only binary stream that feeds one response.
@@ -55,6 +57,18 @@ class ResponseStream(io.BufferedIOBase):
     def flush(self) -> None:
         if not self.closed:
             self._sink.flush()
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        """Send ``count`` bytes (all to the end if None) of the open regular ``file`` from
+        ``offset`` as body, without reading it into memory; returns the bytes taken.
+
+        On the event loop the connection sends the file at the client's pace, zero-copy
+        on plain TCP; raises ``io.UnsupportedOperation`` where that is not possible (before
+        the head is complete, or on a worker thread, where a copy loop is just as bounded).
+        """
+        if self.closed:
+            raise ValueError("write to closed file")
+        return self._sink.sendfile(file, offset, count)
 
     async def drain(self) -> None:
         """For ``async`` handlers: send what is pending, then wait until the client has
@@ -355,6 +369,10 @@ class ThreadedSink:
         if self._held is not None:
             data, self._held = self._held, None
             self._send(data)
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        """A worker thread copies files itself: its blocking writes are flow-controlled."""
+        raise io.UnsupportedOperation("sendfile is done by the event loop, not from a worker thread")
 
     def drop_held(self) -> None:
         self._held = None

@@ -8,14 +8,16 @@ Change one import line::
 from .config import ServerConfig
 from .handlers import BaseHTTPRequestHandler
 from .static import SimpleHTTPRequestHandler
-from .server import HTTPServer, ThreadingHTTPServer, new_event_loop
+from .server import HTTPServer, HTTPSServer, ThreadingHTTPServer, ThreadingHTTPSServer, new_event_loop
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BaseHTTPRequestHandler",
+    "HTTPSServer",
     "HTTPServer",
     "ServerConfig",
+    "ThreadingHTTPSServer",
     "ThreadingHTTPServer",
     "SimpleHTTPRequestHandler",
     "__version__",

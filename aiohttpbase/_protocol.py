@@ -197,7 +197,8 @@ class HTTPConnection(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         peer = transport.get_extra_info("peername") or ("", 0)
         self._client_address = peer
-        if sock is not None and transport.get_extra_info("sslcontext") is None:
+        tls = transport.get_extra_info("sslcontext") or transport.get_extra_info("ssl_object")
+        if sock is not None and tls is None:
             self._socket_fd = sock.fileno()  # plain TCP: file bodies may go zero-copy
         self._writer = ResponseWriter(transport.write)
         self._proxy = ConnectionProxy(sock, peer, self._close_after_response)

@@ -268,6 +268,10 @@ class ResponseWriter:
 
     def _take_head_bytes(self, data: bytes) -> None:
         head = self._head
+        if not head and data.startswith(b"HTTP/") and data.find(b"\r\n\r\n") == len(data) - 4:
+            # The common case: end_headers() wrote exactly one whole head.
+            self._start_body(data[:-2], True)
+            return
         scan_from = max(0, len(head) - 3)
         head += data
         if not head.startswith(b"HTTP/"[: len(head)]):
@@ -302,20 +306,11 @@ class ResponseWriter:
             self.flush()
             return
         self.status = status
-        content_length: bytes | None = None
-        chunked = False
-        connection = b""
-        for line in head.split(b"\n")[1:-1]:
-            name, sep, value = line.partition(b":")
-            if not sep:
-                continue
-            name = name.strip().lower()
-            if name == b"content-length":
-                content_length = value.strip()
-            elif name == b"transfer-encoding":
-                chunked = True
-            elif name == b"connection":
-                connection += value.lower()
+        # One lower-cased copy and a few C-level finds beat splitting the head into fields.
+        lowered = head.lower()
+        content_length = _field_value(lowered, b"\ncontent-length:")
+        chunked = lowered.find(b"\ntransfer-encoding:") >= 0
+        connection = _field_value(lowered, b"\nconnection:") or b""
         if http11:
             keep_alive = b"close" not in connection
         else:
@@ -348,3 +343,13 @@ class ResponseWriter:
         head += added + (b"\r\n" if crlf else b"\n")
         self._out.append(head)
         self._out_size += len(head)
+
+
+def _field_value(lowered_head: bytes, marker: bytes) -> bytes | None:
+    """The stripped value of the first field whose ``\\n<name>:`` is ``marker``."""
+    start = lowered_head.find(marker)
+    if start < 0:
+        return None
+    start += len(marker)
+    end = lowered_head.find(b"\n", start)
+    return lowered_head[start:end].strip()

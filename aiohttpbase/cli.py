@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import os
 import socket
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,11 @@ examples:
 """
 
 
-class HandlerLoadError(Exception):
+class UsageError(Exception):
+    """A command line that cannot be served; the message says why."""
+
+
+class HandlerLoadError(UsageError):
     """A ``--handler`` value that does not name a usable handler class."""
 
 
@@ -94,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="protocol_version of the handler (default: the handler's own; HTTP/1.0 for static files)",
     )
     parser.add_argument("--handler", metavar="MODULE:CLASS", help="serve this handler class instead of static files")
+    parser.add_argument("--tls-cert", metavar="PATH", help="serve HTTPS with this certificate chain (PEM)")
+    parser.add_argument("--tls-key", metavar="PATH", help="private key of --tls-cert, if not in the same file")
+    parser.add_argument("--tls-password-file", metavar="PATH", help="file holding the password of --tls-key")
     parser.add_argument("--backlog", type=int, default=HTTPServer.request_queue_size, help="listen backlog (default: %(default)s)")
     parser.add_argument("--version", action="version", version=f"aiohttpbase {__version__}")
     settings = parser.add_argument_group(
@@ -129,10 +137,12 @@ def make_server(args: argparse.Namespace) -> HTTPServer:
     family, sockaddr = _best_family(args.bind, args.port)
     config = config_from_args(args)
     base = ThreadingHTTPServer if "threads" in vars(args) else HTTPServer
+    tls = _tls_context(args)
 
     class CommandLineServer(base):  # type: ignore[valid-type,misc]
         address_family = family
         request_queue_size = args.backlog
+        ssl_context = tls
 
         def server_bind(self) -> None:
             # As the stdlib's DualStackServer: "::" also accepts IPv4 where it can.
@@ -143,11 +153,29 @@ def make_server(args: argparse.Namespace) -> HTTPServer:
     return CommandLineServer(sockaddr[:2], handler, config=config)
 
 
+def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The context for --tls-cert/--tls-key/--tls-password-file (as ``http.server`` 3.14)."""
+    if not args.tls_cert:
+        if args.tls_key or args.tls_password_file:
+            raise UsageError("--tls-key and --tls-password-file need --tls-cert")
+        return None
+    password = None
+    if args.tls_password_file:
+        password = Path(args.tls_password_file).read_text().strip()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(args.tls_cert, args.tls_key, password)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot load the TLS certificate or key: {exc}") from exc
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         server = make_server(args)
-    except HandlerLoadError as exc:
+    except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -156,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     with server:
         host, port = server.socket.getsockname()[:2]
         url_host = f"[{host}]" if ":" in host else host
-        print(f"Serving HTTP on {host} port {port} (http://{url_host}:{port}/) ...", flush=True)
+        scheme = "HTTPS" if server.ssl_context is not None else "HTTP"
+        print(f"Serving {scheme} on {host} port {port} ({scheme.lower()}://{url_host}:{port}/) ...", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:

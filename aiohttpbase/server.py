@@ -17,7 +17,10 @@ import asyncio
 import contextlib
 import http.server
 import logging
+import os
+import socket
 import socketserver
+import ssl
 import threading
 import time
 from typing import Any
@@ -27,7 +30,7 @@ from ._pool import HandlerThreadPool
 from ._protocol import HTTPConnection, ServerState
 from .config import ServerConfig
 
-__all__ = ["HTTPServer", "ThreadingHTTPServer", "new_event_loop"]
+__all__ = ["HTTPSServer", "HTTPServer", "ThreadingHTTPSServer", "ThreadingHTTPServer", "new_event_loop"]
 
 logger = logging.getLogger("aiohttpbase.error")
 
@@ -49,6 +52,9 @@ class HTTPServer(http.server.HTTPServer):
 
     #: The stdlib's 5 drops connections under load; the peers use 1024-2048.
     request_queue_size = 1024
+    #: Set to serve HTTPS (``HTTPSServer`` does); the stdlib idiom of wrapping
+    #: ``server.socket`` with ``SSLContext.wrap_socket`` works too.
+    ssl_context: ssl.SSLContext | None = None
 
     def __init__(
         self,
@@ -172,10 +178,13 @@ class HTTPServer(http.server.HTTPServer):
             loop = asyncio.get_running_loop()
             # A duplicate descriptor: asyncio closes the socket it serves, while the
             # stdlib contract keeps self.socket open until server_close().
+            listening, context = _plain_socket_and_tls(self.socket)
+            context = context or self.ssl_context
             self._listener = await loop.create_server(
                 lambda: HTTPConnection(state),
-                sock=self.socket.dup(),
+                sock=listening,
                 backlog=self.request_queue_size,
+                ssl=context,
             )
             self._sweeper = loop.create_task(self._sweep_timeouts(state))
         return state
@@ -270,6 +279,48 @@ class HTTPServer(http.server.HTTPServer):
             self._sweeper.cancel()
             self._sweeper = None
         await asyncio.sleep(0)
+
+
+class HTTPSServer(HTTPServer):
+    """HTTPS with the signature of Python 3.14's ``http.server.HTTPSServer``."""
+
+    def __init__(
+        self,
+        server_address: Any,
+        RequestHandlerClass: Any,
+        bind_and_activate: bool = True,
+        *,
+        certfile: str,
+        keyfile: str | None = None,
+        password: Any = None,
+        alpn_protocols: list[str] | None = None,
+        config: ServerConfig | None = None,
+    ) -> None:
+        self.ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ssl_context.load_cert_chain(certfile, keyfile, password)
+        self.ssl_context.set_alpn_protocols(alpn_protocols if alpn_protocols is not None else ["http/1.1"])
+        super().__init__(server_address, RequestHandlerClass, bind_and_activate, config=config)
+
+
+class ThreadingHTTPSServer(socketserver.ThreadingMixIn, HTTPSServer):
+    """``HTTPSServer`` with blocking handlers on worker threads (see ``ThreadingHTTPServer``)."""
+
+    daemon_threads = True
+
+
+def _plain_socket_and_tls(sock: socket.socket) -> tuple[socket.socket, ssl.SSLContext | None]:
+    """A duplicate of the listening socket for the loop, and the TLS context to serve with.
+
+    The TLS context comes from ``HTTPSServer`` or from the stdlib idiom
+    ``httpd.socket = context.wrap_socket(httpd.socket, server_side=True)``: the loop does
+    the TLS itself (non-blocking), so it gets the plain descriptor and the context.
+    A duplicate, because asyncio closes the socket it serves, while the stdlib contract
+    keeps ``server.socket`` open until ``server_close()``.
+    """
+    if isinstance(sock, ssl.SSLSocket):
+        plain = socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno()))
+        return plain, sock.context
+    return sock.dup(), None
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -69,7 +69,6 @@ class H11RequestParser(HeadCollector):
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._config.max_header_bytes + 2)
         conn.receive_data(bytes(buffer))
         request_line = bytes(buffer[:line_end]).rstrip(b"\r")
-        has_connection = buffer.find(b"onnection", 0, end) >= 0
         buffer.clear()
         try:
             event = conn.next_event()
@@ -93,7 +92,8 @@ class H11RequestParser(HeadCollector):
             return self._fail(400, None, "Transfer-Encoding on an HTTP/1.0 request")
         if content_length is not None and self._body_limit is not None and content_length > self._body_limit:
             return self._fail(413)
-        connection = [v for n, v in headers if n.lower() == "connection"] if has_connection else []
+        # Names in any case: "CONNECTION: close" closes too.
+        connection = [v.decode("latin-1") for n, v in event.headers if n == b"connection"]
         self._state = BODY
         return RequestHead(
             method,

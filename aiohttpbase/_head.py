@@ -147,11 +147,21 @@ class HeadCollector:
             # RFC 9112 section 2.2: ignore empty lines received before the request line.
             while buffer.startswith((b"\n", b"\r\n")):
                 del buffer[: 1 if buffer[0] == 10 else 2]
-            line_end = buffer.find(b"\n", 0, config.max_request_line + 2)
+                self._scanned = 0
+            # Resume where the previous read's search stopped: a line arriving a byte at
+            # a time must not cost a scan of the whole line per byte.
+            limit = config.max_request_line  # bytes before the line's CRLF (or LF)
+            line_end = buffer.find(b"\n", self._scanned, limit + 2)
             if line_end < 0:
-                if len(buffer) > config.max_request_line:
+                size = len(buffer)
+                # Too long already, unless the one byte over is the CR of a CRLF: the
+                # answer must not depend on where the reads happened to split.
+                if size > limit and (size > limit + 1 or buffer[-1] != 13):
                     return self._fail(414)
+                self._scanned = size
                 return self._fail(0) if self._eof and buffer else NEED_DATA
+            if line_end > limit and (line_end > limit + 1 or buffer[line_end - 1] != 13):
+                return self._fail(414)
             checked = check_request_line(buffer[:line_end].decode("latin-1").rstrip("\r"))
             if type(checked) is RequestError:
                 return self._fail(checked.status, checked.message)

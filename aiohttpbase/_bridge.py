@@ -27,6 +27,7 @@ Either way what the handler writes goes to ``wfile`` and from there to the
 from __future__ import annotations
 
 import email.message
+import functools
 import http.server
 import inspect
 import logging
@@ -34,6 +35,7 @@ import socketserver
 from typing import Any, Final
 
 from ._events import RequestHead
+from .handlers import serving_class
 from ._streams import ConnectionProxy
 
 __all__ = ["ASYNC", "INLINE", "THREAD", "HandlerBridge", "replay_bytes"]
@@ -68,6 +70,15 @@ def _error_page_class(factory: Any) -> type[http.server.BaseHTTPRequestHandler]:
     return _STDLIB_HANDLER
 
 
+def _serving_factory(factory: Any) -> Any:
+    """The handler factory with ``serving_class`` applied, partials included."""
+    if isinstance(factory, type):
+        return serving_class(factory)
+    if isinstance(factory, functools.partial) and isinstance(factory.func, type):
+        return functools.partial(serving_class(factory.func), *factory.args, **factory.keywords)
+    return factory
+
+
 def replay_bytes(head: RequestHead, drop_expect: bool) -> bytes:
     """The request head as a stdlib handler would read it from its socket."""
     lines = [head.request_line]
@@ -86,7 +97,7 @@ class HandlerBridge:
 
     def __init__(self, server: Any, threaded: bool) -> None:
         self.server = server
-        self.factory = server.RequestHandlerClass
+        self.factory = _serving_factory(server.RequestHandlerClass)
         self.direct = _serves_directly(server, self.factory)
         self.error_class = _error_page_class(self.factory)
         self.threaded = threaded

@@ -38,6 +38,7 @@ from ._bridge import ASYNC, INLINE, THREAD, replay_bytes
 from ._parsers import parser_class
 from ._pool import HandlerThreadPool
 from ._response import ResponseWriter
+from .logs import AccessLog, RequestFacts
 from ._streams import READ_HIGH_WATER, BodyReader, ConnectionProxy, ResponseStream, ThreadedSink
 
 if TYPE_CHECKING:
@@ -56,7 +57,9 @@ class ServerState:
         self, server: Any, config: ServerConfig, bridge: HandlerBridge, pool: HandlerThreadPool | None = None
     ) -> None:
         self.server = server
+        self.handler_factory = server.RequestHandlerClass
         self.pool = pool
+        self.access_log = AccessLog(config.access_log_format) if config.access_log is not None else None
         self.config = config
         self.bridge = bridge
         self.parser_class = parser_class(config.parser)
@@ -156,6 +159,7 @@ class HTTPConnection(asyncio.Protocol):
         "_socket_fd",
         "_pumping",
         "_keep_alive_after_pump",
+        "_started_at",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -185,6 +189,7 @@ class HTTPConnection(asyncio.Protocol):
         self._socket_fd = -1
         self._pumping = False
         self._keep_alive_after_pump = False
+        self._started_at = 0.0
 
     # -- asyncio callbacks -----------------------------------------------------------
 
@@ -394,6 +399,8 @@ class HTTPConnection(asyncio.Protocol):
 
     def _start_request(self, head: RequestHead) -> None:
         self._head = head
+        self._started_at = self._loop.time()
+        self._proxy.access_logged = False
         self._mode = mode = self._bridge.mode_for(head.method)
         self._body_complete = False
         self._dispatch_ok = True
@@ -636,6 +643,8 @@ class HTTPConnection(asyncio.Protocol):
         return True
 
     def _after_response(self, keep_alive: bool) -> None:
+        if self._proxy.access_logged and self._state.access_log is not None:
+            self._log_access()
         self._finish_cycle()
         self._served += 1
         if keep_alive and not self._must_close and not self._state.shutting_down:
@@ -644,6 +653,24 @@ class HTTPConnection(asyncio.Protocol):
             self._update_reading()
         else:
             self._close()
+
+    def _log_access(self) -> None:
+        head = self._head
+        assert head is not None and self._state.access_log is not None
+        writer = self._writer
+        self._state.access_log.emit(
+            RequestFacts(
+                self._client_address[0],
+                head.request_line.decode("latin-1"),
+                head.method,
+                head.target,
+                head.version,
+                head.headers,
+                writer.status,
+                writer.body_bytes,
+                self._loop.time() - self._started_at,
+            )
+        )
 
     def _finish_cycle(self) -> None:
         self._head = None

@@ -86,7 +86,7 @@ class ConnectionProxy:
     current request's streams here.  Socket options and addresses go to the real socket.
     """
 
-    __slots__ = ("_socket", "_peername", "_timeout", "rfile", "wfile", "_on_close")
+    __slots__ = ("_socket", "_peername", "_timeout", "rfile", "wfile", "_on_close", "access_logged")
 
     def __init__(self, sock: Any, peername: Any, on_close: Callable[[], None]) -> None:
         self._socket = sock
@@ -96,6 +96,8 @@ class ConnectionProxy:
         #: Streams of the request being served; set by the connection for each request.
         self.rfile: io.BufferedIOBase = io.BytesIO()
         self.wfile: io.BufferedIOBase = io.BytesIO()
+        #: Set by ``ServingMixin.log_request``: the server owes this request an access line.
+        self.access_logged = False
 
     def makefile(self, mode: str = "r", buffering: int | None = None, **_: Any) -> Any:
         """The current request's ``rfile`` (mode ``r``) or ``wfile`` (mode ``w``)."""

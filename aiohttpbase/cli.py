@@ -8,6 +8,7 @@ import dataclasses
 import functools
 import importlib
 import importlib.util
+import logging
 import os
 import socket
 import ssl
@@ -116,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="N" if default is None or isinstance(default, (int, float)) else "NAME",
             help=f"{field.metadata['help']} (default: {default})",
         )
+    settings.add_argument(
+        "--no-access-log", dest="access_log", action="store_const", const=None, default=argparse.SUPPRESS,
+        help="write no access lines",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="level of the aiohttpbase.error logger (default: info)",
+    )
     return parser
 
 
@@ -173,6 +184,8 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttpbase.error").setLevel(args.log_level.upper())
     try:
         server = make_server(args)
     except UsageError as exc:

@@ -53,6 +53,12 @@ class ServerConfig:
     timeout_graceful_shutdown: float = _setting(
         10.0, "seconds in-flight requests get to finish after shutdown or SIGTERM"
     )
+    access_log: str | None = _setting(
+        "-", "where access lines go: - for stderr (through the aiohttpbase.access logger), or a file"
+    )
+    access_log_format: str = _setting(
+        '%h - - [%t] "%r" %s -', "access line format with Apache/gunicorn atoms; see aiohttpbase.logs"
+    )
     parser: str = _setting("auto", "request parser: h11 (the reference), httptools, or auto (fastest installed)")
 
     def replace(self, **changes: Any) -> ServerConfig:

@@ -1,28 +1,35 @@
-"""aiohttpbase's own handler base classes: the stdlib's, plus what an event loop allows.
+"""aiohttpbase's handler base class, and what it changes in every handler class it serves.
 
 ``BaseHTTPRequestHandler`` *is* a ``http.server.BaseHTTPRequestHandler`` (a subclass), so
-every attribute, default and output is the stdlib's.  It differs where the stdlib is
-unsafe or slow, never in what a correct handler observes:
+every attribute, default and output is the stdlib's.  ``ServingMixin`` holds the few
+methods that differ, and aiohttpbase applies the same methods to stdlib handler classes it
+serves, wherever the class still uses the stdlib's own version (``serving_class``):
 
 * ``send_header`` and ``send_response`` refuse CR and LF (``ValueError``) instead of
   letting them split the response (the stdlib documents this injection risk);
 * ``date_time_string()`` for "now" is computed once per second, not per response;
-* when served by aiohttpbase, ``rfile``/``wfile`` are the connection's streams directly,
-  and ``wfile`` accepts ``str`` (UTF-8) as Python 2's ``BaseHTTPServer`` did.
+* ``setup`` takes the connection's streams directly, and ``wfile`` accepts ``str``
+  (UTF-8) as Python 2's ``BaseHTTPServer`` did;
+* ``log_request`` leaves the access line to the server, which writes it through the
+  ``aiohttpbase.access`` logger once the response is complete (same format by default).
+  A class that overrides ``log_message`` or ``log_request`` keeps full control.
 
-Outside aiohttpbase (the stdlib's own servers, or ``BytesIO`` files in tests) the classes
-behave exactly like the stdlib's.
+Outside aiohttpbase (the stdlib's own servers, or ``BytesIO`` files in tests) the class
+behaves exactly like the stdlib's.
 """
 
 from __future__ import annotations
 
 import http.server
+import socketserver
 import time
+from typing import Any
 
 from ._streams import ConnectionProxy
 
-__all__ = ["BaseHTTPRequestHandler"]
+__all__ = ["BaseHTTPRequestHandler", "ServingMixin", "serving_class"]
 
+_STDLIB = http.server.BaseHTTPRequestHandler
 _date_cache: tuple[int, str] = (0, "")
 
 
@@ -31,10 +38,14 @@ def _check_field(what: str, text: str) -> None:
         raise ValueError(f"{what} must not contain CR or LF: {text!r}")
 
 
-class BaseHTTPRequestHandler(http.server.BaseHTTPRequestHandler):
-    """``http.server.BaseHTTPRequestHandler`` with the differences in the module docstring."""
+class ServingMixin:
+    """The methods aiohttpbase changes (see the module docstring).
 
-    def setup(self) -> None:
+    They call the stdlib's implementation by name rather than through ``super()``: they
+    are also grafted onto stdlib classes that never inherit from this mixin.
+    """
+
+    def setup(self: Any) -> None:
         request = self.request
         if isinstance(request, ConnectionProxy):
             self.connection = request
@@ -45,24 +56,80 @@ class BaseHTTPRequestHandler(http.server.BaseHTTPRequestHandler):
             self.rfile = request.rfile
             self.wfile = request.wfile
         else:
-            super().setup()
+            socketserver.StreamRequestHandler.setup(self)
 
-    def send_response_only(self, code: int, message: str | None = None) -> None:
+    def send_response_only(self: Any, code: int, message: str | None = None) -> None:
         if message is not None:
             _check_field("status message", message)
-        super().send_response_only(code, message)
+        _STDLIB.send_response_only(self, code, message)
 
-    def send_header(self, keyword: str, value: str) -> None:
+    def send_header(self: Any, keyword: str, value: str) -> None:
         _check_field("header name", keyword)
         _check_field("header value", str(value))
-        super().send_header(keyword, value)
+        _STDLIB.send_header(self, keyword, value)
 
-    def date_time_string(self, timestamp: float | None = None) -> str:
+    def date_time_string(self: Any, timestamp: float | None = None) -> str:
         if timestamp is not None:
-            return super().date_time_string(timestamp)
+            return _STDLIB.date_time_string(self, timestamp)
         global _date_cache
         now = int(time.time())
         if _date_cache[0] != now:
-            _date_cache = (now, super().date_time_string(now))
+            _date_cache = (now, _STDLIB.date_time_string(self, now))
         return _date_cache[1]
 
+    def log_request(self: Any, code: Any = "-", size: Any = "-") -> None:
+        request = getattr(self, "request", None)
+        if isinstance(request, ConnectionProxy) and type(self).log_message is _STDLIB.log_message:
+            request.access_logged = True  # the connection writes the line when the response is done
+        else:
+            _STDLIB.log_request(self, code, size)
+
+
+class BaseHTTPRequestHandler(ServingMixin, http.server.BaseHTTPRequestHandler):
+    """``http.server.BaseHTTPRequestHandler`` with the differences in the module docstring."""
+
+
+_GRAFTED = ("setup", "send_response_only", "send_header", "date_time_string", "log_request")
+_serving_classes: dict[type, type] = {}
+
+
+def serving_class(cls: type) -> type:
+    """``cls``, or a same-named subclass with ``ServingMixin``'s methods wherever ``cls``
+    still has the stdlib's own (never replacing a method the class defines itself)."""
+    if not issubclass(cls, _STDLIB):
+        return cls
+    cached = _serving_classes.get(cls)
+    if cached is not None:
+        return cached
+    grafts: dict[str, Any] = {
+        name: ServingMixin.__dict__[name] for name in _GRAFTED if getattr(cls, name) is getattr(_STDLIB, name)
+    }
+    if (
+        "log_request" in grafts
+        and cls.log_message is not _STDLIB.log_message  # type: ignore[attr-defined]
+    ):
+        del grafts["log_request"]  # a class with its own log_message keeps every line
+    served = cls
+    if grafts:
+        grafts.update(__module__=cls.__module__, __qualname__=cls.__qualname__, __doc__=cls.__doc__)
+        served = _forwarding_metaclass(type(cls))(cls.__name__, (cls,), grafts)
+    _serving_classes[cls] = served
+    return served
+
+
+def _forwarding_metaclass(meta: type) -> type:
+    """A metaclass whose classes pass attribute writes on to their base class.
+
+    Handlers keep state on their class (``type(self).hits += 1``); on the grafted subclass
+    such a write would land on the subclass and the handler's own class would never see
+    it.  Forwarding keeps ``type(self).name = value`` meaning what it means unserved.
+    """
+
+    class ForwardingMeta(meta):  # type: ignore[misc,valid-type]
+        def __setattr__(cls, name: str, value: Any) -> None:
+            setattr(cls.__bases__[0], name, value)
+
+        def __delattr__(cls, name: str) -> None:
+            delattr(cls.__bases__[0], name)
+
+    return ForwardingMeta

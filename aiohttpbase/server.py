@@ -25,6 +25,7 @@ import threading
 import time
 from typing import Any
 
+from . import logs
 from ._bridge import HandlerBridge
 from ._pool import HandlerThreadPool
 from ._protocol import HTTPConnection, ServerState
@@ -65,6 +66,10 @@ class HTTPServer(http.server.HTTPServer):
         config: ServerConfig | None = None,
     ) -> None:
         self.config = config if config is not None else ServerConfig()
+        if self.config.access_log == "-":
+            logs.use_default_access_handler()
+        elif self.config.access_log is not None:
+            logs.log_to_file(self.config.access_log)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._serving_loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.AbstractServer | None = None
@@ -163,7 +168,7 @@ class HTTPServer(http.server.HTTPServer):
             self._wakeup.set()
 
     def _ensure_state(self) -> ServerState:
-        if self._state is None or self._state.bridge.factory is not self.RequestHandlerClass:
+        if self._state is None or self._state.handler_factory is not self.RequestHandlerClass:
             threaded = isinstance(self, socketserver.ThreadingMixIn)
             pool = None
             if threaded:

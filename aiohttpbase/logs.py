@@ -1,0 +1,168 @@
+"""Access and error logging through ``logging``, in the stdlib's line format by default.
+
+Loggers (configure them like any others):
+
+* ``aiohttpbase.access`` -- one INFO record per request, written when its response is
+  complete, so duration and size are known.  Default line, as ``http.server`` writes it:
+  ``127.0.0.1 - - [27/Nov/2026 10:59:36] "GET / HTTP/1.1" 200 -``.
+* ``aiohttpbase.error`` -- server-side problems (handler exceptions go through
+  ``server.handle_error`` as in the stdlib; timeouts, slow inline handlers, shutdown).
+
+Unless something else has configured ``aiohttpbase.access``, access lines go to the
+``sys.stderr`` of the moment, exactly where the stdlib's ``log_message`` writes them.
+
+Format atoms (``--access-log-format``), after Apache and gunicorn:
+
+``%h`` client address, ``%l`` and ``%u`` always ``-``, ``%t`` time as the stdlib logs it,
+``%r`` request line, ``%m`` method, ``%U`` path, ``%q`` query string, ``%H`` protocol,
+``%s`` status, ``%b`` body bytes (``-`` for none), ``%B`` body bytes, ``%D`` duration in
+microseconds, ``%M`` in milliseconds, ``%T`` in seconds, ``%p`` process id,
+``%{Name}i`` a request header, ``%%`` a percent sign.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+__all__ = ["ACCESS_LOGGER", "DEFAULT_ACCESS_LOG_FORMAT", "ERROR_LOGGER", "AccessLog"]
+
+ACCESS_LOGGER: Final = logging.getLogger("aiohttpbase.access")
+ERROR_LOGGER: Final = logging.getLogger("aiohttpbase.error")
+DEFAULT_ACCESS_LOG_FORMAT: Final = '%h - - [%t] "%r" %s -'
+
+_ATOM: Final = re.compile(r"%(\{[^}]*\}[a-z]|.)")
+# The escaping of CPython's log_message (gh-100001): C0/C1 controls and backslashes.
+_CONTROL_CHARS: Final = str.maketrans(
+    {c: rf"\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {ord("\\"): r"\\"}
+)
+_MONTHS: Final = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is when a record arrives (as ``log_message``)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+def use_default_access_handler() -> None:
+    """Send access lines to stderr unless ``aiohttpbase.access`` is configured already."""
+    if not ACCESS_LOGGER.handlers:
+        ACCESS_LOGGER.addHandler(_StderrHandler())
+        ACCESS_LOGGER.propagate = False
+    if ACCESS_LOGGER.level == logging.NOTSET:
+        ACCESS_LOGGER.setLevel(logging.INFO)
+
+
+def log_to_file(path: str) -> None:
+    """Write access lines to ``path`` (appending) instead of stderr."""
+    for handler in ACCESS_LOGGER.handlers:
+        handler.close()
+    ACCESS_LOGGER.handlers[:] = [logging.FileHandler(path, encoding="utf-8")]
+    ACCESS_LOGGER.propagate = False
+    ACCESS_LOGGER.setLevel(logging.INFO)
+
+
+class RequestFacts:
+    """What an access line can show about one finished request."""
+
+    __slots__ = ("client", "request_line", "method", "target", "version", "headers", "status", "size", "duration")
+
+    def __init__(
+        self,
+        client: str,
+        request_line: str,
+        method: str,
+        target: str,
+        version: str,
+        headers: list[tuple[str, str]],
+        status: int,
+        size: int,
+        duration: float,
+    ) -> None:
+        self.client = client
+        self.request_line = request_line
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.status = status
+        self.size = size
+        self.duration = duration
+
+
+def _stdlib_time() -> str:
+    year, month, day, hh, mm, ss, *_ = time.localtime()
+    return "%02d/%3s/%04d %02d:%02d:%02d" % (day, _MONTHS[month], year, hh, mm, ss)
+
+
+def _header_atom(name: str) -> Callable[[RequestFacts], str]:
+    lowered = name.lower()
+
+    def value(facts: RequestFacts) -> str:
+        for key, field in facts.headers:
+            if key.lower() == lowered:
+                return field
+        return "-"
+
+    return value
+
+
+_ATOMS: Final[dict[str, Callable[[RequestFacts], Any]]] = {
+    "h": lambda f: f.client,
+    "a": lambda f: f.client,
+    "l": lambda f: "-",
+    "u": lambda f: "-",
+    "t": lambda f: _stdlib_time(),
+    "r": lambda f: f.request_line,
+    "m": lambda f: f.method,
+    "U": lambda f: f.target.partition("?")[0],
+    "q": lambda f: f.target.partition("?")[2],
+    "H": lambda f: f.version,
+    "s": lambda f: f.status,
+    "b": lambda f: f.size or "-",
+    "B": lambda f: f.size,
+    "D": lambda f: round(f.duration * 1e6),
+    "M": lambda f: round(f.duration * 1e3),
+    "T": lambda f: f"{f.duration:.6f}",
+    "p": lambda f: os.getpid(),
+    "%": lambda f: "%",
+}
+
+
+class AccessLog:
+    """Formats and emits access lines; the format is compiled once."""
+
+    def __init__(self, fmt: str = DEFAULT_ACCESS_LOG_FORMAT) -> None:
+        self.format = fmt
+        self._pieces: list[str | Callable[[RequestFacts], Any]] = []
+        position = 0
+        for match in _ATOM.finditer(fmt):
+            if match.start() > position:
+                self._pieces.append(fmt[position : match.start()])
+            atom = match.group(1)
+            if atom.startswith("{") and atom.endswith("}i"):
+                self._pieces.append(_header_atom(atom[1:-2]))
+            elif atom in _ATOMS:
+                self._pieces.append(_ATOMS[atom])
+            else:
+                raise ValueError(f"unknown access log atom %{atom} in {fmt!r}")
+            position = match.end()
+        self._pieces.append(fmt[position:])
+
+    def line(self, facts: RequestFacts) -> str:
+        text = "".join(piece if type(piece) is str else str(piece(facts)) for piece in self._pieces)
+        return text.translate(_CONTROL_CHARS)
+
+    def emit(self, facts: RequestFacts) -> None:
+        if ACCESS_LOGGER.isEnabledFor(logging.INFO):
+            ACCESS_LOGGER.info(self.line(facts))

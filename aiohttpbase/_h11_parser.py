@@ -64,11 +64,10 @@ class H11RequestParser(HeadCollector):
         self._conn = None
         return super()._fail(status, message, explain)
 
-    def _parse_head(self, line_end: int, end: int) -> RequestHead | RequestError:
+    def _parse_head(self, request_line: bytes, line_end: int, end: int) -> RequestHead | RequestError:
         buffer = self._buffer
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._config.max_header_bytes + 2)
         conn.receive_data(bytes(buffer))
-        request_line = bytes(buffer[:line_end]).rstrip(b"\r")
         buffer.clear()
         try:
             event = conn.next_event()

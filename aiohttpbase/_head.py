@@ -33,6 +33,8 @@ __all__ = ["HeadCollector", "check_request_line", "keep_alive"]
 # regex search per read (not per byte), resumed where the previous read's search ended.
 _END_OF_HEAD: Final = re.compile(rb"\n\r?\n")
 
+_COMMON_VERSIONS: Final = frozenset({"HTTP/1.1", "HTTP/1.0"})
+
 # Parser states shared by the backends (a backend may add its own after these).
 HEAD, BODY, DONE, SIMPLE, ERROR = range(5)
 
@@ -45,6 +47,8 @@ def check_request_line(line: str) -> RequestError | tuple[str, str, str]:
     control character, so they are safe in a status line.
     """
     words = line.split()
+    if len(words) == 3 and words[2] in _COMMON_VERSIONS:
+        return words[0], words[1], words[2]  # the usual case: nothing more to check
     if not words:
         return RequestError(400, "Bad request syntax (%r)" % line)
     if len(words) >= 3:
@@ -75,6 +79,8 @@ def keep_alive(version: str, connection_values: list[str]) -> bool:
     HTTP/1.1 stays open unless ``close`` is listed; any other version only with
     ``keep-alive`` (and without ``close``), as ``BaseHTTPRequestHandler`` decides.
     """
+    if not connection_values:
+        return version == "HTTP/1.1"
     tokens = {t.strip().lower() for value in connection_values for t in value.split(",")}
     if version == "HTTP/1.1":
         return "close" not in tokens
@@ -132,9 +138,11 @@ class HeadCollector:
         self._buffer.clear()
         return RequestError(status, message, explain)
 
-    def _parse_head(self, line_end: int, end: int) -> RequestHead | RequestError:
-        """Turn the head ``buffer[:end]`` (request line ends at ``line_end``) into an event.
+    def _parse_head(self, request_line: bytes, line_end: int, end: int) -> RequestHead | RequestError:
+        """Turn the head ``buffer[:end]`` into an event.
 
+        ``request_line`` is the first line without its CRs and LF; its LF is at
+        ``line_end``.
         Called once the head is complete and within the limits; it consumes the head
         from the buffer and sets the state for the body.
         """
@@ -162,14 +170,16 @@ class HeadCollector:
                 return self._fail(0) if self._eof and buffer else NEED_DATA
             if line_end > limit and (line_end > limit + 1 or buffer[line_end - 1] != 13):
                 return self._fail(414)
-            checked = check_request_line(buffer[:line_end].decode("latin-1").rstrip("\r"))
+            request_line = bytes(buffer[:line_end]).rstrip(b"\r")
+            checked = check_request_line(request_line.decode("latin-1"))
             if type(checked) is RequestError:
                 return self._fail(checked.status, checked.message)
             self._line = checked  # type: ignore[assignment]
             if checked[2] == "HTTP/0.9":
-                return self._simple_request(bytes(buffer[:line_end]).rstrip(b"\r"))
+                return self._simple_request(request_line)
         else:
             line_end = buffer.find(b"\n")
+            request_line = bytes(buffer[:line_end]).rstrip(b"\r")
         match = _END_OF_HEAD.search(buffer, max(line_end, self._scanned - 2))
         if match is None:
             if len(buffer) > config.max_header_bytes:
@@ -186,7 +196,7 @@ class HeadCollector:
             return self._fail(431, "Too many headers")
         if buffer.find(b"\n ", 0, end) >= 0 or buffer.find(b"\n\t", 0, end) >= 0:
             return self._fail(400, None, "Obsolete line folding is not accepted")
-        return self._parse_head(line_end, end)
+        return self._parse_head(request_line, line_end, end)
 
     def _simple_request(self, line: bytes) -> RequestHead:
         """An HTTP/0.9 request: no headers, no body, and the connection ends after it."""

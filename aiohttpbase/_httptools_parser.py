@@ -55,21 +55,30 @@ _SPECIAL: Final = {
 
 
 class _FieldSink:
-    """The callbacks llhttp sees: only ``on_header``.
+    """The callbacks llhttp sees: only ``on_header``, which builds the header list.
 
     httptools looks its callbacks up by name once, so leaving out ``on_url``,
     ``on_body``, ``on_message_begin`` and the others saves a Python call each per request.
-    A separate object (rather than the parser itself) keeps the parser out of a
-    reference cycle, so a closed connection is freed at once, not by the cyclic GC.
+    Each field is finished here, in the one call llhttp makes for it anyway, rather than
+    in a second pass.  A separate object (rather than the parser itself) keeps the parser
+    out of a reference cycle, so a closed connection is freed at once, not by the GC.
     """
 
-    __slots__ = ("fields",)
+    __slots__ = ("headers", "special")
 
     def __init__(self) -> None:
-        self.fields: list[tuple[bytes, bytes]] = []
+        #: Fields as RequestHead wants them: received order and case, latin-1 text.
+        self.headers: list[tuple[str, str]] = []
+        #: ``(kind, value)`` of the fields the fast path must look at (see _SPECIAL).
+        self.special: list[tuple[int, str]] = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.fields.append((name, value))
+        # llhttp keeps trailing whitespace in a value, h11 strips it.
+        text = value.rstrip(b" \t").decode("latin-1")
+        self.headers.append((name.decode("latin-1"), text))
+        kind = _SPECIAL.get(name.lower())
+        if kind is not None:
+            self.special.append((kind, text))
 
 
 class HttptoolsRequestParser(H11RequestParser):
@@ -101,49 +110,51 @@ class HttptoolsRequestParser(H11RequestParser):
 
     def _new_llhttp(self) -> HttpRequestParser:
         parser = HttpRequestParser(self._sink)
+        # Not lenient_headers: besides passing NUL, VT and FF in values (which h11
+        # refuses) it lets "Connection : x" through.  Strict llhttp refuses every control
+        # but HTAB in values, so a value with \x01 or DEL (h11 accepts them) takes the h11
+        # path: rare, and right.
         parser.set_dangerous_leniencies(
             # h11 accepts bare LF line endings in the head.
             lenient_optional_cr_before_lf=True,
-            # Not lenient_headers: besides passing NUL, VT and FF in values (which h11
-            # refuses) it lets "Connection : x" through.  Strict llhttp refuses every
-            # control but HTAB in values, so \x01 or DEL in a value (h11 accepts them)
-            # takes the h11 path: rare, and right.
-            # Keep the parser usable after "Connection: close"; whether the connection
-            # stays open is decided by the server, not by llhttp.
+            # Keep the parser usable after "Connection: close": whether the connection
+            # stays open is the server's decision, not llhttp's.
             lenient_keep_alive=True,
         )
         self._llhttp = parser
         return parser
 
-    def _parse_head(self, line_end: int, end: int) -> RequestHead | RequestError:
+    def _parse_head(self, request_line: bytes, line_end: int, end: int) -> RequestHead | RequestError:
         buffer = self._buffer
         method, target, version = self._line  # type: ignore[misc]
-        request_line = bytes(buffer[:line_end])
-        if request_line[-1:] == b"\r":
-            request_line = request_line[:-1]
-        # h11's request-line grammar beyond the stdlib's: method SP target SP HTTP/d.d,
-        # a token method and a visible-ASCII target.  Methods that are not plain letters
-        # (legal but rare, like M-SEARCH) are left to h11 rather than checked here.
-        # After check_request_line, an 8-character version is exactly HTTP/d.d.
-        # The words hold no whitespace, so with this length the line has exactly two
-        # separators and nothing around them; both must be SP (not HTAB, VT, ...).
+        # h11's request-line grammar beyond the stdlib's, checked without a regex:
+        # - h11 strips one CR before the LF; a second one makes the line invalid;
+        # - the words hold no whitespace, so with this length the line has exactly two
+        #   separators and nothing around them, and both must be SP (not HTAB, VT, ...);
+        # - a token method: plain letters here, rarer tokens (M-SEARCH) are left to h11;
+        # - a visible-ASCII target;
+        # - after check_request_line, an 8-character version is exactly HTTP/d.d.
         if (
-            len(request_line) != len(method) + len(target) + len(version) + 2
+            line_end - len(request_line) > 1
+            or len(request_line) != len(method) + len(target) + len(version) + 2
             or request_line[len(method)] != 32
             or request_line[-len(version) - 1] != 32
             or not (method.isalpha() and method.isascii())
             or not (target.isascii() and target.isprintable())
             or len(version) != 8
         ):
-            return super()._parse_head(line_end, end)
+            return super()._parse_head(request_line, line_end, end)
 
         parser = self._llhttp or self._new_llhttp()
-        fields = self._sink.fields
-        fields.clear()
+        sink = self._sink
+        headers: list[tuple[str, str]] = []  # a new list per request: it goes into the head
+        sink.headers = headers
+        special = sink.special
+        special.clear()
         reuse = True
         try:
-            parser.feed_data(_REQUEST_LINE)
-            parser.feed_data(buffer[line_end + 1 : end])
+            # One call: the constant request line, then the header block.
+            parser.feed_data(_REQUEST_LINE + buffer[line_end + 1 : end])
         except HttpParserUpgrade:
             # "Connection: upgrade" with "Upgrade": llhttp stops after the head, which is
             # complete.  We never switch protocols: it is served as a plain request.
@@ -152,38 +163,29 @@ class HttptoolsRequestParser(H11RequestParser):
             # llhttp refused the header block (or something in it we let h11 judge,
             # such as an odd Content-Length or Transfer-Encoding): h11 gives the answer.
             self._llhttp = None
-            return super()._parse_head(line_end, end)
+            return super()._parse_head(request_line, line_end, end)
 
-        headers: list[tuple[str, str]] = []
         hosts = 0
         content_length = 0
         lengths = 0
         connection: list[str] = []
         expect_continue = False
-        special = _SPECIAL
-        for name, value in fields:
-            # llhttp keeps trailing whitespace in a value, h11 strips it.
-            value = value.rstrip(b" \t")
-            text = value.decode("latin-1")
-            headers.append((name.decode("latin-1"), text))
-            kind = special.get(name.lower())
-            if kind is None:
-                continue
+        for kind, text in special:
             if kind == _HOST:
                 hosts += 1
             elif kind == _CONTENT_LENGTH:
-                # Only plain digits here; lists, repeats and anything else go to h11.
+                # Only plain ASCII digits here; lists, repeats and the rest go to h11.
                 lengths += 1
-                if not value.isdigit() or len(value) > 20:
+                if not (text.isascii() and text.isdigit()) or len(text) > 20:
                     lengths = 2
-                content_length = int(value) if lengths == 1 else 0
+                content_length = int(text) if lengths == 1 else 0
             elif kind == _TRANSFER_ENCODING:
                 lengths = 2  # chunked (or refused) bodies are h11's
             elif kind == _CONNECTION:
                 connection.append(text)
             elif version == "HTTP/1.1":  # Expect, honoured on HTTP/1.1 only (as h11)
                 expect_continue = expect_continue or any(
-                    t.strip().lower() == b"100-continue" for t in value.split(b",")
+                    t.strip(" \t").lower() == "100-continue" for t in text.split(",")
                 )
         body_limit = self._body_limit
         if (
@@ -193,7 +195,7 @@ class HttptoolsRequestParser(H11RequestParser):
             or (body_limit is not None and content_length > body_limit)
         ):
             self._llhttp = None
-            return super()._parse_head(line_end, end)
+            return super()._parse_head(request_line, line_end, end)
 
         if content_length or not reuse:
             self._llhttp = None  # mid-body or after an upgrade: start afresh next time

@@ -38,6 +38,7 @@ from ._bridge import ASYNC, INLINE, THREAD, replay_bytes
 from ._parsers import parser_class
 from ._pool import HandlerThreadPool
 from ._response import ResponseWriter
+from ._proxy import ProxyTrust
 from .logs import AccessLog, RequestFacts
 from ._streams import READ_HIGH_WATER, BodyReader, ConnectionProxy, ResponseStream, ThreadedSink
 
@@ -60,6 +61,7 @@ class ServerState:
         self.handler_factory = server.RequestHandlerClass
         self.pool = pool
         self.access_log = AccessLog(config.access_log_format) if config.access_log is not None else None
+        self.proxy_trust = ProxyTrust(config.forwarded_allow_ips) if config.proxy_headers else None
         self.config = config
         self.bridge = bridge
         self.parser_class = parser_class(config.parser)
@@ -160,6 +162,7 @@ class HTTPConnection(asyncio.Protocol):
         "_pumping",
         "_keep_alive_after_pump",
         "_started_at",
+        "_peer",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -201,7 +204,7 @@ class HTTPConnection(asyncio.Protocol):
         self._waiting_since = self._last_data_at = self._loop.time()
         sock = transport.get_extra_info("socket")
         peer = transport.get_extra_info("peername") or ("", 0)
-        self._client_address = peer
+        self._client_address = self._peer = peer
         tls = transport.get_extra_info("sslcontext") or transport.get_extra_info("ssl_object")
         if sock is not None and tls is None:
             self._socket_fd = sock.fileno()  # plain TCP: file bodies may go zero-copy
@@ -401,6 +404,8 @@ class HTTPConnection(asyncio.Protocol):
         self._head = head
         self._started_at = self._loop.time()
         self._proxy.access_logged = False
+        if self._state.proxy_trust is not None:
+            self._client_address = self._state.proxy_trust.client_address(self._peer, head.headers)
         self._mode = mode = self._bridge.mode_for(head.method)
         self._body_complete = False
         self._dispatch_ok = True

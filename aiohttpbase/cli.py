@@ -110,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for field in dataclasses.fields(ServerConfig):
         default = field.default
+        if isinstance(default, bool):
+            settings.add_argument(
+                "--" + field.name.replace("_", "-"),
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=f"{field.metadata['help']} (default: {'on' if default else 'off'})",
+            )
+            continue
         settings.add_argument(
             "--" + field.name.replace("_", "-"),
             type=type(default) if default is not None else int,

@@ -59,6 +59,12 @@ class ServerConfig:
     access_log_format: str = _setting(
         '%h - - [%t] "%r" %s -', "access line format with Apache/gunicorn atoms; see aiohttpbase.logs"
     )
+    proxy_headers: bool = _setting(
+        False, "take the client address from X-Forwarded-For / Forwarded sent by a trusted proxy"
+    )
+    forwarded_allow_ips: str = _setting(
+        "127.0.0.1,::1", "comma-separated addresses or networks trusted to send proxy headers; * for any"
+    )
     parser: str = _setting("auto", "request parser: h11 (the reference), httptools, or auto (fastest installed)")
 
     def replace(self, **changes: Any) -> ServerConfig:

@@ -5,11 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-if ! command -v curl >/dev/null 2>&1; then
+# Real clients and peers the tests drive: curl, and nginx as a reverse proxy.
+missing=()
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq curl >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "curl is needed by the acceptance tests; install it (apt-get install curl)" >&2
+    echo "the tests need: ${missing[*]} (apt-get install ${missing[*]})" >&2
     exit 1
   fi
 fi

@@ -46,6 +46,7 @@ import os
 import select
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -54,7 +55,14 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-__all__ = ["RestartBackoff", "WorkerSupervisor", "install_signal_handlers", "request_shutdown", "serve_workers"]
+__all__ = [
+    "RestartBackoff",
+    "WORKER_ID_ENV",
+    "WorkerSupervisor",
+    "install_signal_handlers",
+    "request_shutdown",
+    "serve_workers",
+]
 
 logger = logging.getLogger("aiohttpbase.workers")
 
@@ -340,9 +348,8 @@ class WorkerSupervisor:
                     self._spawn(slot)
                 except OSError as exc:  # fork() refused (EAGAIN, ENOMEM): try again later
                     slot.restart_at = now + self.backoff.maximum
-                    logger.error(
-                        "cannot start worker %d: %s; retrying in %.1f s", slot.worker_id, exc, self.backoff.maximum
-                    )
+                    retry = self.backoff.maximum
+                    logger.error("cannot start worker %d: %s; retrying in %.1f s", slot.worker_id, exc, retry)
 
     def _spawn(self, slot: _Slot) -> None:
         # Anything buffered but unwritten would be written again by the child.
@@ -512,6 +519,8 @@ def _forget_parent_loop(server: Any) -> None:
     server._listener = None
     server._state = None
     server._wakeup = None
+    if hasattr(server, "_sweeper"):
+        server._sweeper = None  # a task of the parent's loop
     server._shutdown_request = False
     server._is_shut_down = threading.Event()
 
@@ -535,6 +544,8 @@ class _ListenSpec:
     address: Any
     backlog: int
     v6only: int | None
+    #: Set when the server's socket was wrapped (``httpd.socket = ctx.wrap_socket(...)``).
+    tls: ssl.SSLContext | None
 
     @classmethod
     def of(cls, server: Any) -> _ListenSpec:
@@ -542,8 +553,9 @@ class _ListenSpec:
         v6only = None
         if sock.family == socket.AF_INET6:
             v6only = sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+        tls = sock.context if isinstance(sock, ssl.SSLSocket) else None
         # getsockname(), not the requested address: port 0 must become the port bound.
-        return cls(sock.family, sock.type, sock.getsockname(), server.request_queue_size, v6only)
+        return cls(sock.family, sock.type, sock.getsockname(), server.request_queue_size, v6only, tls)
 
     def bind(self) -> socket.socket:
         sock = socket.socket(self.family, self.type)
@@ -557,6 +569,8 @@ class _ListenSpec:
         except BaseException:
             sock.close()
             raise
+        if self.tls is not None:  # keep the wrap_socket idiom's TLS on the new socket
+            return self.tls.wrap_socket(sock, server_side=True)
         return sock
 
 

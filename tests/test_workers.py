@@ -11,7 +11,9 @@ import http.client
 import os
 import select
 import signal
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -27,19 +29,27 @@ from aiohttpbase.workers import RestartBackoff
 APP = Path(__file__).with_name("worker_app.py")
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="worker processes need fork()")
+needs_reuse_port = pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="no SO_REUSEPORT here")
 
 
 class App:
     """A running ``worker_app.py``: its supervisor process, port and log."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes], port: int, log: Path, tls: ssl.SSLContext | None
+    ) -> None:
         self.proc = proc
         self.port = port
         self.log = log
+        self.tls = tls
 
     def get(self, path: str = "/", timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
         """One request on a fresh connection: ``(status, headers, body)``."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn: http.client.HTTPConnection
+        if self.tls is not None:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.tls)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request("GET", path)
             response = conn.getresponse()
@@ -85,7 +95,7 @@ class App:
 def start_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(*args: str) -> App:
+    def start(*args: str, tls: ssl.SSLContext | None = None) -> App:
         log = tmp_path / f"app-{len(started)}.log"
         with log.open("wb") as stderr:
             proc = subprocess.Popen(
@@ -99,7 +109,7 @@ def start_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
         ready, _, _ = select.select([proc.stdout], [], [], 15)
         line = proc.stdout.readline().decode() if ready else ""
         assert line.startswith("PORT "), f"no port from the app: {line!r}\n{log.read_text()}"
-        return App(proc, int(line.split()[1]), log)
+        return App(proc, int(line.split()[1]), log, tls)
 
     yield start
     for proc in started:
@@ -276,7 +286,7 @@ def test_worker_stuck_past_grace_is_killed(start_app: Callable[..., App]) -> Non
     assert "did not stop in time: killing it" in app.output()
 
 
-@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="no SO_REUSEPORT here")
+@needs_reuse_port
 def test_reuse_port_workers(start_app: Callable[..., App]) -> None:
     app = start_app("--workers", "2", "--reuse-port")
     # The kernel spreads connections by their addresses, so fresh connections reach both.
@@ -293,6 +303,40 @@ def test_reuse_port_workers(start_app: Callable[..., App]) -> None:
     assert result[0][0] == 200
     assert app.proc.wait(15) == 0, app.output()
     assert refused(app.port)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: Any) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.parametrize(
+    "mode", [[], pytest.param(["--reuse-port"], marks=needs_reuse_port)], ids=["shared", "reuse-port"]
+)
+def test_tls_socket_served_by_every_worker(
+    start_app: Callable[..., App], certificate: tuple[Path, Path], mode: list[str]
+) -> None:
+    """The stdlib's ``httpd.socket = ctx.wrap_socket(...)`` survives the fork (and the rebind)."""
+    cert, key = certificate
+    client = ssl.create_default_context(cafile=str(cert))
+    app = start_app("--workers", "2", "--tls", str(cert), str(key), *mode, tls=client)
+    workers = app.observe_workers(2)
+    assert sorted(workers) == [0, 1]
+    thread, result = slow_request(app, 0.5)
+    time.sleep(0.2)
+    app.proc.send_signal(signal.SIGTERM)
+    thread.join(10)
+    assert result[0][0] == 200
+    assert app.proc.wait(15) == 0, app.output()
 
 
 def _ignore_errors(function: Callable[..., Any], *args: Any) -> None:

@@ -1,7 +1,7 @@
 """A small server for tests/test_workers.py, run as a separate process.
 
     python tests/worker_app.py [--workers N] [--threading] [--reuse-port]
-                               [--grace S] [--kill-margin S]
+                               [--grace S] [--kill-margin S] [--tls CERT KEY]
 
 Binds 127.0.0.1 on an OS-chosen port, prints ``PORT <n>`` on stdout, then serves with
 ``serve_workers`` (or, with ``--workers 0``, in this one process with
@@ -22,6 +22,7 @@ import asyncio
 import logging
 import os
 import socket
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -85,6 +86,7 @@ def main() -> int:
     parser.add_argument("--reuse-port", action="store_true")
     parser.add_argument("--grace", type=float, default=5.0)
     parser.add_argument("--kill-margin", type=float, default=5.0)
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS (the wrap_socket idiom)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(process)d %(name)s %(levelname)s %(message)s")
 
@@ -96,6 +98,10 @@ def main() -> int:
         server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     server.server_bind()
     server.server_activate()
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*args.tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(f"PORT {server.server_port}", flush=True)
 
     if args.workers == 0:

@@ -150,6 +150,8 @@ class HeadCollector:
 
     def _next_head_event(self) -> RequestHead | RequestError | _NeedData:
         buffer = self._buffer
+        if not buffer:
+            return NEED_DATA  # the usual call right after a response: nothing arrived yet
         config = self._config
         if self._line is None:
             # RFC 9112 section 2.2: ignore empty lines received before the request line.

@@ -32,6 +32,7 @@ import http.server
 import inspect
 import logging
 import socketserver
+from http import HTTPStatus
 from typing import Any, Final
 
 from ._events import RequestHead
@@ -171,7 +172,7 @@ class HandlerBridge:
         (a coroutine for ``async def`` methods)."""
         mname = "do_" + handler.command
         if not hasattr(handler, mname):
-            handler.send_error(501, "Unsupported method (%r)" % handler.command)
+            handler.send_error(HTTPStatus.NOT_IMPLEMENTED, "Unsupported method (%r)" % handler.command)
             return None
         return getattr(handler, mname)()
 
@@ -206,5 +207,6 @@ class HandlerBridge:
         handler.request_version = "HTTP/1.0" if head is None or head.version == "HTTP/0.9" else head.version
         handler.requestline = head.request_line.decode("latin-1") if head is not None else ""
         handler.raw_requestline = head.request_line + b"\r\n" if head is not None else b""
-        handler.send_error(status, message, explain)
+        # An HTTPStatus, as the stdlib passes: before 3.11 its error page shows str(code).
+        handler.send_error(HTTPStatus(status), message, explain)
         handler.finish()

@@ -31,9 +31,9 @@ import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from ._events import BodyData, EndOfRequest, RequestError, RequestHead
+from ._events import NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
 from ._bridge import ASYNC, INLINE, THREAD, replay_bytes
 from ._parsers import parser_class
 from ._pool import HandlerThreadPool
@@ -706,8 +706,8 @@ class HTTPConnection(asyncio.Protocol):
             assert self._reader is not None
             self._reader.fail(ConnectionResetError(f"bad request body: {error.explain or error.status}"))
             self._must_close = True
-            self._parser = self._state.parser_class(self._state.config, 0)
-            self._parser.feed_eof()
+            self._parser = _NO_MORE_REQUESTS  # never parse another byte of this connection
+            self._transport.pause_reading()  # type: ignore[union-attr]
             return
         if error.status:
             head = self._head
@@ -725,6 +725,28 @@ class HTTPConnection(asyncio.Protocol):
         self._handler = None
         self._ready = False
         self._close()
+
+
+class _NoMoreRequests:
+    """Stands in for the parser once a connection must not parse another byte."""
+
+    buffered_bytes = 0
+    idle = False
+
+    def feed(self, data: bytes) -> None:
+        pass
+
+    def feed_eof(self) -> None:
+        pass
+
+    def start_next_request(self) -> None:
+        pass
+
+    def next_event(self) -> _NeedData:
+        return NEED_DATA
+
+
+_NO_MORE_REQUESTS: Final = _NoMoreRequests()
 
 
 def _declared_length(head: RequestHead) -> int:

@@ -8,6 +8,7 @@ Change one import line::
 from .config import ServerConfig
 from .handlers import BaseHTTPRequestHandler
 from .static import SimpleHTTPRequestHandler
+from .workers import install_signal_handlers, serve_workers
 from .server import HTTPServer, HTTPSServer, ThreadingHTTPServer, ThreadingHTTPSServer, new_event_loop
 
 __version__ = "0.1.0"
@@ -21,5 +22,7 @@ __all__ = [
     "ThreadingHTTPServer",
     "SimpleHTTPRequestHandler",
     "__version__",
+    "install_signal_handlers",
     "new_event_loop",
+    "serve_workers",
 ]

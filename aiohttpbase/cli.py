@@ -20,6 +20,7 @@ from . import __version__
 from .static import SimpleHTTPRequestHandler
 from .config import ServerConfig
 from .server import HTTPServer, ThreadingHTTPServer
+from .workers import install_signal_handlers, serve_workers
 
 __all__ = ["main", "load_handler"]
 
@@ -103,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tls-cert", metavar="PATH", help="serve HTTPS with this certificate chain (PEM)")
     parser.add_argument("--tls-key", metavar="PATH", help="private key of --tls-cert, if not in the same file")
     parser.add_argument("--tls-password-file", metavar="PATH", help="file holding the password of --tls-key")
+    parser.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="serve from N pre-forked worker processes (default: 1)"
+    )
+    parser.add_argument(
+        "--reuse-port", action="store_true", help="with --workers: one SO_REUSEPORT socket per worker"
+    )
     parser.add_argument("--backlog", type=int, default=HTTPServer.request_queue_size, help="listen backlog (default: %(default)s)")
     parser.add_argument("--version", action="version", version=f"aiohttpbase {__version__}")
     settings = parser.add_argument_group(
@@ -123,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
             type=type(default) if default is not None else int,
             default=argparse.SUPPRESS,  # only flags given on the command line override
             metavar="N" if default is None or isinstance(default, (int, float)) else "NAME",
-            help=f"{field.metadata['help']} (default: {default})",
+            help=f"{field.metadata['help']} (default: {default})".replace("%", "%%"),  # argparse %-formats help
         )
     settings.add_argument(
         "--no-access-log", dest="access_log", action="store_const", const=None, default=argparse.SUPPRESS,
@@ -164,6 +171,8 @@ def make_server(args: argparse.Namespace) -> HTTPServer:
         ssl_context = tls
 
         def server_bind(self) -> None:
+            if args.reuse_port:
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             # As the stdlib's DualStackServer: "::" also accepts IPv4 where it can.
             with contextlib.suppress(Exception):
                 self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
@@ -196,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("aiohttpbase.error").setLevel(args.log_level.upper())
     try:
         server = make_server(args)
-    except UsageError as exc:
+    except (UsageError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -207,10 +216,16 @@ def main(argv: list[str] | None = None) -> int:
         url_host = f"[{host}]" if ":" in host else host
         scheme = "HTTPS" if server.ssl_context is not None else "HTTP"
         print(f"Serving {scheme} on {host} port {port} ({scheme.lower()}://{url_host}:{port}/) ...", flush=True)
+        if args.workers > 1:
+            return serve_workers(server, args.workers, reuse_port=args.reuse_port)
+        # SIGTERM and Ctrl-C stop gracefully: in-flight requests finish, then exit 0.
+        restore = install_signal_handlers(server)
         try:
             server.serve_forever()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # a second Ctrl-C cuts the graceful wait short
             print("\nKeyboard interrupt received, exiting.")
+        finally:
+            restore()
     return 0
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from . import logs
 from ._bridge import HandlerBridge
+from ._parsers import parser_class
 from ._pool import HandlerThreadPool
 from ._protocol import HTTPConnection, ServerState
 from .config import ServerConfig
@@ -56,6 +57,8 @@ class HTTPServer(http.server.HTTPServer):
     #: Set to serve HTTPS (``HTTPSServer`` does); the stdlib idiom of wrapping
     #: ``server.socket`` with ``SSLContext.wrap_socket`` works too.
     ssl_context: ssl.SSLContext | None = None
+    #: In a worker process of ``workers.serve_workers``, the worker's slot (0..N-1).
+    worker_id: int | None = None
 
     def __init__(
         self,
@@ -66,6 +69,7 @@ class HTTPServer(http.server.HTTPServer):
         config: ServerConfig | None = None,
     ) -> None:
         self.config = config if config is not None else ServerConfig()
+        parser_class(self.config.parser)  # an unknown or missing parser fails here, clearly
         if self.config.access_log == "-":
             logs.use_default_access_handler()
         elif self.config.access_log is not None:
@@ -74,6 +78,7 @@ class HTTPServer(http.server.HTTPServer):
         self._serving_loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.AbstractServer | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._supervisor: Any = None
         self._state: ServerState | None = None
         self._wakeup: asyncio.Event | None = None
         self._shutdown_request = False
@@ -83,7 +88,14 @@ class HTTPServer(http.server.HTTPServer):
     # -- the stdlib's entry points ---------------------------------------------------
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
-        """Serve until ``shutdown()``; calls ``service_actions()`` every ``poll_interval``."""
+        """Serve until ``shutdown()``; calls ``service_actions()`` every ``poll_interval``.
+
+        A ``socketserver.ForkingMixIn`` server pre-forks worker processes instead (one per
+        CPU; see ``workers.serve_workers``) and supervises them until ``shutdown()``.
+        """
+        if isinstance(self, socketserver.ForkingMixIn) and self.worker_id is None:
+            self._serve_forked(poll_interval)
+            return
         self._is_shut_down.clear()
         try:
             self._run(self._serve_until_shutdown(poll_interval))
@@ -97,15 +109,23 @@ class HTTPServer(http.server.HTTPServer):
         In-flight requests get ``config.timeout_graceful_shutdown`` seconds to finish;
         idle keep-alive connections are closed at once.
         """
+        loop = self._serving_loop
+        self.request_shutdown()
+        if loop is None or _running_loop() is loop:
+            return  # not serving, or called from the loop itself: waiting would deadlock
+        supervisor = self._supervisor
+        if supervisor is not None:
+            supervisor.stop()
+        self._is_shut_down.wait()
+
+    def request_shutdown(self) -> None:
+        """Ask ``serve_forever``/``serve`` to stop gracefully; never waits (safe in a
+        signal handler, or on the loop itself)."""
         self._shutdown_request = True
         loop = self._serving_loop
-        if loop is None:
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self._wake)
-        if _running_loop() is loop:
-            return  # called from the loop itself: waiting here would deadlock it
-        self._is_shut_down.wait()
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._wake)
 
     def handle_request(self) -> None:
         """Serve exactly one request, waiting at most ``timeout`` for it to arrive."""
@@ -148,6 +168,40 @@ class HTTPServer(http.server.HTTPServer):
             self._is_shut_down.set()
 
     # -- internals -------------------------------------------------------------------
+
+    def _serve_forked(self, poll_interval: float) -> None:
+        from .workers import WorkerSupervisor
+
+        supervisor = WorkerSupervisor(
+            self,
+            os.cpu_count() or 1,
+            poll_interval=poll_interval,
+            handle_signals=threading.current_thread() is threading.main_thread(),
+        )
+        self._supervisor = supervisor
+        self._is_shut_down.clear()
+        try:
+            supervisor.run()
+        finally:
+            self._supervisor = None
+            self._shutdown_request = False
+            self._is_shut_down.set()
+
+    def _after_fork(self) -> None:
+        """In a new worker process: forget the parent's loop, listener and threads.
+
+        They belong to the parent (an epoll instance is shared across fork, the pool's
+        threads do not exist here); dropping the references -- never closing them, which
+        would act on shared kernel objects -- makes serving build fresh ones.
+        """
+        self._loop = self._serving_loop = None
+        self._listener = None
+        self._sweeper = None
+        self._state = None
+        self._wakeup = None
+        self._supervisor = None
+        self._shutdown_request = False
+        self._is_shut_down = threading.Event()
 
     def _run(self, coro: Any) -> Any:
         """Run ``coro`` on this server's own loop; on Ctrl-C, wind it down first."""

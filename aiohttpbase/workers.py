@@ -76,24 +76,8 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def request_shutdown(server: Any) -> None:
-    """Ask ``server`` to shut down gracefully without waiting for it; safe in a signal handler.
-
-    ``HTTPServer.shutdown()`` waits until ``serve_forever`` has returned -- except when it is
-    called on the serving loop's own thread, where waiting would deadlock, so it only raises
-    the flag and wakes the loop.  A Python signal handler always runs in the main thread, so:
-    if the main thread is the one serving (or nothing serves yet), ``shutdown()`` is called
-    directly and returns at once; if another thread serves, a helper thread calls it so the
-    main thread is not blocked for the whole grace period.
-    """
-    own = getattr(server, "request_shutdown", None)
-    if callable(own):  # a non-blocking hook on the server, when it has one
-        own()
-        return
-    serving = getattr(server, "_serving_loop", None)
-    if serving is None or serving is _running_loop():
-        server.shutdown()
-    else:
-        threading.Thread(target=server.shutdown, name="aiohttpbase-shutdown", daemon=True).start()
+    """Ask ``server`` to shut down gracefully without waiting for it; safe in a signal handler."""
+    server.request_shutdown()
 
 
 def install_signal_handlers(
@@ -503,26 +487,8 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def _forget_parent_loop(server: Any) -> None:
-    """Drop any loop, listener and thread pool the server made in the parent.
-
-    They belong to the parent: a loop's epoll instance is shared with the parent across
-    fork, and the pool's threads do not exist in the child.  Dropping the references (never
-    closing them, which would act on shared kernel objects) makes ``serve_forever`` build
-    fresh ones in this process.
-    """
-    hook = getattr(server, "_after_fork", None)
-    if callable(hook):  # if server.py grows its own reset, trust it
-        hook()
-        return
-    server._loop = None
-    server._serving_loop = None
-    server._listener = None
-    server._state = None
-    server._wakeup = None
-    if hasattr(server, "_sweeper"):
-        server._sweeper = None  # a task of the parent's loop
-    server._shutdown_request = False
-    server._is_shut_down = threading.Event()
+    """Drop any loop, listener and thread pool the server made in the parent."""
+    server._after_fork()
 
 
 def _has_reuse_port(sock: socket.socket) -> bool:

@@ -163,6 +163,7 @@ class HTTPConnection(asyncio.Protocol):
         "_keep_alive_after_pump",
         "_started_at",
         "_peer",
+        "_reading_paused",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -193,6 +194,7 @@ class HTTPConnection(asyncio.Protocol):
         self._pumping = False
         self._keep_alive_after_pump = False
         self._started_at = 0.0
+        self._reading_paused = False
 
     # -- asyncio callbacks -----------------------------------------------------------
 
@@ -344,10 +346,13 @@ class HTTPConnection(asyncio.Protocol):
         if self._closing or self._transport is None:
             return
         reader = self._reader
-        if self._write_paused or self._ready or (reader is not None and reader.buffered > READ_HIGH_WATER):
-            self._transport.pause_reading()
-        else:
-            self._transport.resume_reading()
+        pause = self._write_paused or self._ready or (reader is not None and reader.buffered > READ_HIGH_WATER)
+        if pause != self._reading_paused:  # the transport is told only about changes
+            self._reading_paused = pause
+            if pause:
+                self._transport.pause_reading()
+            else:
+                self._transport.resume_reading()
 
     def _reader_drained(self) -> None:
         """Called by a ``BodyReader`` (any thread) once its buffer ran low."""
@@ -707,6 +712,7 @@ class HTTPConnection(asyncio.Protocol):
             self._reader.fail(ConnectionResetError(f"bad request body: {error.explain or error.status}"))
             self._must_close = True
             self._parser = _NO_MORE_REQUESTS  # never parse another byte of this connection
+            self._reading_paused = True
             self._transport.pause_reading()  # type: ignore[union-attr]
             return
         if error.status:

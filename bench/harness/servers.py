@@ -83,8 +83,8 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("bare-canned", "bare uvloop Protocol, canned response (loop ceiling)", _py("bare_canned.py")),
         ServerSpec(
             "aiohttpbase-h11",
-            "python -m aiohttpbase (h11 parser), HelloHandler",
-            _aiohttpbase("HelloHandler"),
+            "python -m aiohttpbase --parser h11, HelloHandler",
+            _aiohttpbase("HelloHandler", "--parser", "h11"),
             aiohttpbase=True,
         ),
         ServerSpec(
@@ -103,7 +103,7 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec(
             "aiohttpbase-h11-log",
             "aiohttpbase-h11 serving LoggingHelloHandler (access log to a file)",
-            _aiohttpbase("LoggingHelloHandler"),
+            _aiohttpbase("LoggingHelloHandler", "--parser", "h11"),
             aiohttpbase=True,
             only_cells=_LOG_CELLS,
         ),

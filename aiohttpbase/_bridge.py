@@ -174,7 +174,13 @@ class HandlerBridge:
         if not hasattr(handler, mname):
             handler.send_error(HTTPStatus.NOT_IMPLEMENTED, "Unsupported method (%r)" % handler.command)
             return None
-        return getattr(handler, mname)()
+        try:
+            return getattr(handler, mname)()
+        except TimeoutError as exc:
+            # As handle_one_request: a read or write timed out; log it, drop the connection.
+            handler.log_error("Request timed out: %r", exc)
+            handler.close_connection = True
+            return None
 
     def replay(self, proxy: ConnectionProxy, client_address: Any) -> None:
         """Run the request through the stdlib's own parsing code (see module docstring);

@@ -164,6 +164,7 @@ class HTTPConnection(asyncio.Protocol):
         "_started_at",
         "_peer",
         "_reading_paused",
+        "_peer_eof",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -195,6 +196,7 @@ class HTTPConnection(asyncio.Protocol):
         self._keep_alive_after_pump = False
         self._started_at = 0.0
         self._reading_paused = False
+        self._peer_eof = False
 
     # -- asyncio callbacks -----------------------------------------------------------
 
@@ -232,13 +234,14 @@ class HTTPConnection(asyncio.Protocol):
         self._last_data_at = self._loop.time()
         self._parser.feed(data)
         self._process()
+        if self._running:
+            self._update_reading()  # bytes pile up behind a running handler: bound them
 
     def eof_received(self) -> bool:
+        self._peer_eof = True
         self._parser.feed_eof()
         self._process()
-        if not self._closing and self.idle:
-            self._close()
-        return True  # we close ourselves once every answered request is written
+        return True  # we close ourselves once every request received is answered
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
@@ -346,7 +349,13 @@ class HTTPConnection(asyncio.Protocol):
         if self._closing or self._transport is None:
             return
         reader = self._reader
-        pause = self._write_paused or self._ready or (reader is not None and reader.buffered > READ_HIGH_WATER)
+        pause = (
+            self._write_paused
+            or self._ready
+            or (reader is not None and reader.buffered > READ_HIGH_WATER)
+            # pipelined requests waiting behind a running handler
+            or self._parser.buffered_bytes > READ_HIGH_WATER
+        )
         if pause != self._reading_paused:  # the transport is told only about changes
             self._reading_paused = pause
             if pause:
@@ -402,7 +411,10 @@ class HTTPConnection(asyncio.Protocol):
                 self._refuse(event)  # type: ignore[arg-type]
                 return
             else:  # NEED_DATA
-                self._update_reading()
+                if self._peer_eof and self.idle:
+                    self._close()  # the client half-closed and has been answered
+                else:
+                    self._update_reading()
                 return
 
     def _start_request(self, head: RequestHead) -> None:
@@ -555,7 +567,11 @@ class HTTPConnection(asyncio.Protocol):
             if self._dispatch_ok:
                 result = self._bridge.dispatch(self._handler)
                 if result is not None:
-                    await result
+                    try:
+                        await result
+                    except TimeoutError as exc:  # as the sync path (HandlerBridge.dispatch)
+                        self._handler.log_error("Request timed out: %r", exc)
+                        self._handler.close_connection = True
             self._finish_handler()
         except Exception as exc:
             failed = True
@@ -577,8 +593,11 @@ class HTTPConnection(asyncio.Protocol):
         if failed:
             self._must_close = True
             self._answer_500()
-        if not self._dispatch_ok:
-            self._complete_request()  # refused: do not wait for a body that may never come
+        handler = self._handler
+        if not self._dispatch_ok or (handler is not None and handler.close_connection):
+            # Refused, or the handler ends the connection (a timeout, say): do not wait
+            # for a body that may never come.
+            self._complete_request()
         elif self._body_complete:
             self._complete_request()
         else:

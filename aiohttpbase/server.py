@@ -109,13 +109,15 @@ class HTTPServer(http.server.HTTPServer):
         In-flight requests get ``config.timeout_graceful_shutdown`` seconds to finish;
         idle keep-alive connections are closed at once.
         """
+        supervisor = self._supervisor
+        if supervisor is not None:  # a ForkingMixIn server supervising its workers
+            supervisor.stop()
+            self._is_shut_down.wait()
+            return
         loop = self._serving_loop
         self.request_shutdown()
         if loop is None or _running_loop() is loop:
             return  # not serving, or called from the loop itself: waiting would deadlock
-        supervisor = self._supervisor
-        if supervisor is not None:
-            supervisor.stop()
         self._is_shut_down.wait()
 
     def request_shutdown(self) -> None:

@@ -243,3 +243,57 @@ def test_queue_limit_answers_503_when_every_thread_is_busy(serve: Any) -> None:
         third = pool.submit(status, "/slow")
         assert third.result() == 503
         assert first.result() == 200 and second.result() == 200
+
+
+class Pipelined(handlers.Quiet, http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        time.sleep(1.0)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+
+def test_pipelined_bytes_behind_a_running_handler_are_bounded(serve: Any) -> None:
+    """While a threaded handler runs, the server stops reading: the client's sends block."""
+    server = serve(Pipelined, ThreadingHTTPServer)
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        sock.sendall(request)
+        time.sleep(0.1)
+        sock.setblocking(False)
+        pushed = 0
+        deadline = time.monotonic() + 0.7
+        chunk = request * 1000
+        while time.monotonic() < deadline:
+            try:
+                pushed += sock.send(chunk)
+            except BlockingIOError:
+                time.sleep(0.01)
+        # Kernel buffers on both sides hold a few MiB at most; the server read no more
+        # than its high-water mark beyond them.
+        assert pushed < 16 * 1024 * 1024, f"the server swallowed {pushed} pipelined bytes"
+
+
+class TimesOut(handlers.Quiet, http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 0.2  # StreamRequestHandler.timeout: per read
+    logged: list[str] = []
+
+    def log_error(self, format: str, *args: Any) -> None:
+        type(self).logged.append(format % args)
+
+    def do_POST(self) -> None:
+        self.rfile.read(100)
+
+
+def test_handler_timeout_is_logged_as_the_stdlib_does(serve: Any) -> None:
+    TimesOut.logged = []
+    server = serve(TimesOut, ThreadingHTTPServer)
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        assert recv_all(sock) == b""  # closed, as the stdlib closes after a timeout
+    assert TimesOut.logged and TimesOut.logged[0].startswith("Request timed out: TimeoutError(")

@@ -7,9 +7,9 @@ Change one import line::
 
 from .config import ServerConfig
 from .handlers import BaseHTTPRequestHandler
+from .server import HTTPServer, HTTPSServer, ThreadingHTTPServer, ThreadingHTTPSServer, new_event_loop
 from .static import SimpleHTTPRequestHandler
 from .workers import install_signal_handlers, serve_workers
-from .server import HTTPServer, HTTPSServer, ThreadingHTTPServer, ThreadingHTTPSServer, new_event_loop
 
 __version__ = "0.1.0"
 
@@ -18,9 +18,9 @@ __all__ = [
     "HTTPSServer",
     "HTTPServer",
     "ServerConfig",
+    "SimpleHTTPRequestHandler",
     "ThreadingHTTPSServer",
     "ThreadingHTTPServer",
-    "SimpleHTTPRequestHandler",
     "__version__",
     "install_signal_handlers",
     "new_event_loop",

@@ -36,8 +36,8 @@ from http import HTTPStatus
 from typing import Any, Final
 
 from ._events import RequestHead
-from .handlers import serving_class
 from ._streams import ConnectionProxy
+from .handlers import serving_class
 
 __all__ = ["ASYNC", "INLINE", "THREAD", "HandlerBridge", "replay_bytes"]
 
@@ -162,9 +162,8 @@ class HandlerBridge:
             handler.close_connection = True
         elif conntype == "keep-alive" and http11_handler:
             handler.close_connection = False
-        if head.expect_continue and http11_handler:
-            if not handler.handle_expect_100():
-                return handler, False
+        if head.expect_continue and http11_handler and not handler.handle_expect_100():
+            return handler, False
         return handler, True
 
     def dispatch(self, handler: http.server.BaseHTTPRequestHandler) -> Any:
@@ -203,7 +202,7 @@ class HandlerBridge:
         reply always has a status line.
         """
         cls = self.error_class
-        handler = cls.__new__(cls)
+        handler: Any = cls.__new__(cls)  # Any: typeshed does not declare raw_requestline
         handler.request = proxy
         handler.client_address = client_address
         handler.server = self.server

@@ -174,9 +174,9 @@ class HeadCollector:
                 return self._fail(414)
             request_line = bytes(buffer[:line_end]).rstrip(b"\r")
             checked = check_request_line(request_line.decode("latin-1"))
-            if type(checked) is RequestError:
+            if isinstance(checked, RequestError):
                 return self._fail(checked.status, checked.message)
-            self._line = checked  # type: ignore[assignment]
+            self._line = checked
             if checked[2] == "HTTP/0.9":
                 return self._simple_request(request_line)
         else:

@@ -33,14 +33,14 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from ._bridge import INLINE, THREAD, replay_bytes
 from ._events import NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
-from ._bridge import ASYNC, INLINE, THREAD, replay_bytes
 from ._parsers import parser_class
 from ._pool import HandlerThreadPool
-from ._response import ResponseWriter
 from ._proxy import ProxyTrust
-from .logs import AccessLog, RequestFacts
+from ._response import ResponseWriter
 from ._streams import READ_HIGH_WATER, BodyReader, ConnectionProxy, ResponseStream, ThreadedSink
+from .logs import AccessLog, RequestFacts
 
 if TYPE_CHECKING:
     from ._bridge import HandlerBridge
@@ -538,7 +538,9 @@ class HTTPConnection(asyncio.Protocol):
         failed = False
         try:
             if self._bridge.direct:
-                self._handler, self._dispatch_ok = self._bridge.prepare(head, self._proxy, self._client_address)
+                self._handler, self._dispatch_ok = self._bridge.prepare(
+                    head, self._proxy, self._client_address
+                )
                 if self._dispatch_ok:
                     self._bridge.dispatch(self._handler)
             else:
@@ -651,7 +653,9 @@ class HTTPConnection(asyncio.Protocol):
             # Nothing queued in the transport, so writing to its socket directly keeps
             # the byte order: zero-copy until the socket buffer is full.
             try:
-                sent = os.sendfile(self._socket_fd, segment.fd, segment.offset, min(segment.remaining, 1 << 20))
+                sent = os.sendfile(
+                    self._socket_fd, segment.fd, segment.offset, min(segment.remaining, 1 << 20)
+                )
             except BlockingIOError:
                 sent = -1
             except OSError:

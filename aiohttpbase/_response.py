@@ -41,6 +41,7 @@ FLUSH_THRESHOLD: Final = 64 * 1024
 _STATUS_LINE: Final = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?:[ \r\n]|$)")
 _END_OF_HEAD: Final = re.compile(rb"\n\r?\n")
 
+
 class FileSegment:
     """``count`` bytes of a file from ``offset``, on a descriptor of the segment's own."""
 
@@ -160,9 +161,7 @@ class ResponseWriter:
         if not out:
             return
         if self._files:
-            for index, item in enumerate(out):
-                if type(item) is FileSegment:
-                    break
+            index = next(i for i, item in enumerate(out) if type(item) is FileSegment)
             data = b"".join(out[:index])  # type: ignore[arg-type]
             del out[:index]
         else:
@@ -187,7 +186,7 @@ class ResponseWriter:
         complete, where only bytes can tell where the head ends.
         """
         state = self._state
-        if state == _HEAD or state == _DONE:
+        if state in (_HEAD, _DONE):
             os.close(fd)
             raise io.UnsupportedOperation("sendfile before the response head")
         if state == _DISCARD or count <= 0:
@@ -210,7 +209,7 @@ class ResponseWriter:
     def next_file(self) -> FileSegment | None:
         """The file segment blocking the output after a ``flush``, if any."""
         if self._files and self._out and type(self._out[0]) is FileSegment:
-            return self._out[0]  # type: ignore[return-value]
+            return self._out[0]
         return None
 
     def file_done(self, segment: FileSegment) -> None:

@@ -42,15 +42,12 @@ class ResponseStream(io.BufferedIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data: Any) -> int:  # type: ignore[override]
+    def write(self, data: Any) -> int:
         if self.closed:
             raise ValueError("write to closed file")
         if type(data) is not bytes:
-            if isinstance(data, str):
-                data = data.encode("utf-8")
-            else:
-                # Copy: output may be queued, and the caller is free to reuse its buffer.
-                data = memoryview(data).tobytes()
+            # A copy of buffers: output may be queued, and the caller may reuse its buffer.
+            data = data.encode("utf-8") if isinstance(data, str) else memoryview(data).tobytes()
         self._sink.write(data)
         return len(data)
 

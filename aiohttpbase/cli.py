@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .static import SimpleHTTPRequestHandler
 from .config import ServerConfig
 from .server import HTTPServer, ThreadingHTTPServer
+from .static import SimpleHTTPRequestHandler
 from .workers import install_signal_handlers, serve_workers
 
-__all__ = ["main", "load_handler"]
+__all__ = ["load_handler", "main"]
 
 EPILOG = """\
 examples:
@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("port", nargs="?", type=int, default=8000, help="port to listen on (default: 8000)")
-    parser.add_argument("-b", "--bind", metavar="ADDRESS", help="bind to this address (default: all interfaces)")
+    parser.add_argument(
+        "-b", "--bind", metavar="ADDRESS", help="bind to this address (default: all interfaces)"
+    )
     parser.add_argument(
         "-d", "--directory", default=os.getcwd(), help="serve this directory (default: current directory)"
     )
@@ -100,17 +102,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VERSION",
         help="protocol_version of the handler (default: the handler's own; HTTP/1.0 for static files)",
     )
-    parser.add_argument("--handler", metavar="MODULE:CLASS", help="serve this handler class instead of static files")
+    parser.add_argument(
+        "--handler", metavar="MODULE:CLASS", help="serve this handler class instead of static files"
+    )
     parser.add_argument("--tls-cert", metavar="PATH", help="serve HTTPS with this certificate chain (PEM)")
-    parser.add_argument("--tls-key", metavar="PATH", help="private key of --tls-cert, if not in the same file")
+    parser.add_argument(
+        "--tls-key", metavar="PATH", help="private key of --tls-cert, if not in the same file"
+    )
     parser.add_argument("--tls-password-file", metavar="PATH", help="file holding the password of --tls-key")
     parser.add_argument(
-        "--workers", type=int, default=1, metavar="N", help="serve from N pre-forked worker processes (default: 1)"
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N pre-forked worker processes (default: 1)",
     )
     parser.add_argument(
         "--reuse-port", action="store_true", help="with --workers: one SO_REUSEPORT socket per worker"
     )
-    parser.add_argument("--backlog", type=int, default=HTTPServer.request_queue_size, help="listen backlog (default: %(default)s)")
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=HTTPServer.request_queue_size,
+        help="listen backlog (default: %(default)s)",
+    )
     parser.add_argument("--version", action="version", version=f"aiohttpbase {__version__}")
     settings = parser.add_argument_group(
         "server settings", "limits and timeouts (ServerConfig); --threads N runs handlers on N threads"
@@ -130,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
             type=type(default) if default is not None else int,
             default=argparse.SUPPRESS,  # only flags given on the command line override
             metavar="N" if default is None or isinstance(default, (int, float)) else "NAME",
-            help=f"{field.metadata['help']} (default: {default})".replace("%", "%%"),  # argparse %-formats help
+            help=f"{field.metadata['help']} (default: {default})".replace(
+                "%", "%%"
+            ),  # argparse %-formats help
         )
     settings.add_argument(
         "--no-access-log", dest="access_log", action="store_const", const=None, default=argparse.SUPPRESS,
@@ -215,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         host, port = server.socket.getsockname()[:2]
         url_host = f"[{host}]" if ":" in host else host
         scheme = "HTTPS" if server.ssl_context is not None else "HTTP"
-        print(f"Serving {scheme} on {host} port {port} ({scheme.lower()}://{url_host}:{port}/) ...", flush=True)
+        print(
+            f"Serving {scheme} on {host} port {port} ({scheme.lower()}://{url_host}:{port}/) ...", flush=True
+        )
         if args.workers > 1:
             return serve_workers(server, args.workers, reuse_port=args.reuse_port)
         # SIGTERM and Ctrl-C stop gracefully: in-flight requests finish, then exit 0.
@@ -227,6 +246,3 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             restore()
     return 0
-
-
-

@@ -29,14 +29,14 @@ class ServerConfig:
     max_header_bytes: int = _setting(
         65536 + 16384, "largest request head (request line and fields); larger gets 431"
     )
-    max_header_fields: int = _setting(100, "most header fields in a request; more gets 431 (http.client's 100)")
+    max_header_fields: int = _setting(
+        100, "most header fields in a request; more gets 431 (http.client's 100)"
+    )
     max_body_bytes: int | None = _setting(None, "largest request body in any mode; larger gets 413")
     max_buffered_body_bytes: int = _setting(
         64 * 1024 * 1024, "largest body buffered for a handler running on the event loop; larger gets 413"
     )
-    limit_concurrency: int | None = _setting(
-        None, "most open connections; more are answered 503 and closed"
-    )
+    limit_concurrency: int | None = _setting(None, "most open connections; more are answered 503 and closed")
     threads: int = _setting(64, "worker threads of a ThreadingHTTPServer")
     max_queued_requests: int | None = _setting(
         None, "requests allowed to wait for a free thread; more get 503"
@@ -45,11 +45,17 @@ class ServerConfig:
         0.1, "seconds an inline handler may hold the event loop before a warning names it"
     )
     timeout_header: float = _setting(
-        10.0, "seconds for a whole request head, from accept or the previous response; not extended by dribbled bytes (408)"
+        10.0,
+        "seconds for a whole request head, from accept or the previous response; "
+        "not extended by dribbled bytes (408)",
     )
-    timeout_keep_alive: float = _setting(5.0, "seconds an idle keep-alive connection stays open between requests")
+    timeout_keep_alive: float = _setting(
+        5.0, "seconds an idle keep-alive connection stays open between requests"
+    )
     timeout_body: float = _setting(30.0, "seconds without a byte while a request body arrives (408)")
-    timeout_send: float = _setting(30.0, "seconds a client may leave the response unread before it is dropped")
+    timeout_send: float = _setting(
+        30.0, "seconds a client may leave the response unread before it is dropped"
+    )
     timeout_graceful_shutdown: float = _setting(
         10.0, "seconds in-flight requests get to finish after shutdown or SIGTERM"
     )
@@ -65,7 +71,9 @@ class ServerConfig:
     forwarded_allow_ips: str = _setting(
         "127.0.0.1,::1", "comma-separated addresses or networks trusted to send proxy headers; * for any"
     )
-    parser: str = _setting("auto", "request parser: h11 (the reference), httptools, or auto (fastest installed)")
+    parser: str = _setting(
+        "auto", "request parser: h11 (the reference), httptools, or auto (fastest installed)"
+    )
 
     def replace(self, **changes: Any) -> ServerConfig:
         """A copy with ``changes`` applied."""

@@ -104,10 +104,7 @@ def serving_class(cls: type) -> type:
     grafts: dict[str, Any] = {
         name: ServingMixin.__dict__[name] for name in _GRAFTED if getattr(cls, name) is getattr(_STDLIB, name)
     }
-    if (
-        "log_request" in grafts
-        and cls.log_message is not _STDLIB.log_message  # type: ignore[attr-defined]
-    ):
+    if "log_request" in grafts and cls.log_message is not _STDLIB.log_message:
         del grafts["log_request"]  # a class with its own log_message keeps every line
     served = cls
     if grafts:
@@ -125,7 +122,7 @@ def _forwarding_metaclass(meta: type) -> type:
     it.  Forwarding keeps ``type(self).name = value`` meaning what it means unserved.
     """
 
-    class ForwardingMeta(meta):  # type: ignore[misc,valid-type]
+    class ForwardingMeta(meta):  # type: ignore[misc]
         def __setattr__(cls, name: str, value: Any) -> None:
             setattr(cls.__bases__[0], name, value)
 

@@ -75,7 +75,17 @@ def log_to_file(path: str) -> None:
 class RequestFacts:
     """What an access line can show about one finished request."""
 
-    __slots__ = ("client", "request_line", "method", "target", "version", "headers", "status", "size", "duration")
+    __slots__ = (
+        "client",
+        "request_line",
+        "method",
+        "target",
+        "version",
+        "headers",
+        "status",
+        "size",
+        "duration",
+    )
 
     def __init__(
         self,
@@ -160,7 +170,7 @@ class AccessLog:
         self._pieces.append(fmt[position:])
 
     def line(self, facts: RequestFacts) -> str:
-        text = "".join(piece if type(piece) is str else str(piece(facts)) for piece in self._pieces)
+        text = "".join(piece if isinstance(piece, str) else str(piece(facts)) for piece in self._pieces)
         return text.translate(_CONTROL_CHARS)
 
     def emit(self, facts: RequestFacts) -> None:

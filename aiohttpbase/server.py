@@ -254,7 +254,9 @@ class HTTPServer(http.server.HTTPServer):
         """One timer for all connections instead of one per request: cheap on the hot path,
         and precise to a fraction of the shortest timeout."""
         config = self.config
-        shortest = min(config.timeout_header, config.timeout_keep_alive, config.timeout_body, config.timeout_send)
+        shortest = min(
+            config.timeout_header, config.timeout_keep_alive, config.timeout_body, config.timeout_send
+        )
         interval = max(0.01, min(1.0, shortest / 4))
         while True:
             await asyncio.sleep(interval)

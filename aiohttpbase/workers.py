@@ -48,7 +48,6 @@ import signal
 import socket
 import ssl
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -56,8 +55,8 @@ from types import FrameType
 from typing import Any
 
 __all__ = [
-    "RestartBackoff",
     "WORKER_ID_ENV",
+    "RestartBackoff",
     "WorkerSupervisor",
     "install_signal_handlers",
     "request_shutdown",
@@ -347,7 +346,7 @@ class WorkerSupervisor:
         try:
             pid = os.fork()
             if pid == 0:
-                self._run_child(slot.worker_id, mask)  # never returns
+                self._run_child(slot.worker_id, {signal.Signals(s) for s in mask})  # never returns
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         slot.pid = pid

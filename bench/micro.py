@@ -22,10 +22,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from apps.handlers import HelloHandler  # noqa: E402
+from apps.handlers import HelloHandler
 
-import aiohttpbase  # noqa: E402
-from aiohttpbase._protocol import HTTPConnection  # noqa: E402
+import aiohttpbase
+from aiohttpbase._protocol import HTTPConnection
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
 
@@ -57,7 +57,9 @@ class NullTransport:
         raise AssertionError("the connection closed: the response was not keep-alive")
 
 
-def run(parser: str, requests: int, handler: type[http.server.BaseHTTPRequestHandler]) -> tuple[float, NullTransport]:
+def run(
+    parser: str, requests: int, handler: type[http.server.BaseHTTPRequestHandler]
+) -> tuple[float, NullTransport]:
     server = aiohttpbase.HTTPServer(("127.0.0.1", 0), handler, config=aiohttpbase.ServerConfig(parser=parser))
     transport = NullTransport()
 

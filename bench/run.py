@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness.paths import RESULTS_DIR, VENV_DIR, VENV_PYTHON  # noqa: E402
+from harness.paths import RESULTS_DIR, VENV_DIR, VENV_PYTHON
 
 _NOTE_ENV = "BENCH_SETUP_NOTE"
 _WRK_ENV = "BENCH_WRK"
@@ -30,22 +30,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         prog="bench/run.py",
         description="Run the HTTP server benchmark (wrk, pinned cores, interleaved rounds).",
     )
-    parser.add_argument("--quick", action="store_true",
-                        help="one round, 1 s warm-up + 3 s runs, reduced matrix (< 3 min)")
+    parser.add_argument(
+        "--quick", action="store_true", help="one round, 1 s warm-up + 3 s runs, reduced matrix (< 3 min)"
+    )
     parser.add_argument("--servers", help="comma-separated server names (default: all); see --list")
-    parser.add_argument("--workloads", help="comma-separated workload names (default: all in the mode's matrix)")
-    parser.add_argument("--concurrency",
-                        help="comma-separated connection counts, applied to every selected workload "
-                             "(default: each workload's own, e.g. hello: 1,64,256,1000 in full mode)")
+    parser.add_argument(
+        "--workloads", help="comma-separated workload names (default: all in the mode's matrix)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        help="comma-separated connection counts, applied to every selected workload "
+        "(default: each workload's own, e.g. hello: 1,64,256,1000 in full mode)",
+    )
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, quick 1)")
     parser.add_argument("--duration", type=int, help="whole seconds per counted run (default 5, quick 3)")
-    parser.add_argument("--warmup", type=int, help="whole seconds of warm-up before each run (default 2, quick 1)")
+    parser.add_argument(
+        "--warmup", type=int, help="whole seconds of warm-up before each run (default 2, quick 1)"
+    )
     parser.add_argument("--baseline", default="stdlib-nodelay", help="server the ratios are relative to")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where to write results (bench/results)")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS_DIR, help="where to write results (bench/results)"
+    )
     parser.add_argument("--reinstall", action="store_true", help="re-run pip install -e of the repository")
     parser.add_argument("--list", action="store_true", help="list servers and workloads, then exit")
-    parser.add_argument("--retry-noisy", type=int,
-                        help="re-run a run flagged noisy up to N times (default 1, quick 0)")
+    parser.add_argument(
+        "--retry-noisy", type=int, help="re-run a run flagged noisy up to N times (default 1, quick 0)"
+    )
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1 if args.quick else 3)
     if args.retry_noisy is None:
@@ -82,8 +92,9 @@ def main(argv: list[str]) -> int:
     from harness.runner import Runner  # needs the venv (matplotlib)
 
     command = "python3 bench/run.py" + ("".join(" " + shlex.quote(a) for a in argv))
-    runner = Runner(args, command=command, wrk=os.environ.get(_WRK_ENV, "wrk"),
-                    setup_note=os.environ.get(_NOTE_ENV, ""))
+    runner = Runner(
+        args, command=command, wrk=os.environ.get(_WRK_ENV, "wrk"), setup_note=os.environ.get(_NOTE_ENV, "")
+    )
     if args.list:
         runner.print_list()
         return 0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static checks and the docs build: installs the docs tools, ruff and mypy into the
-# virtualenv ${VENV:-.venv}, then builds the MkDocs site strictly (any warning fails).
+# virtualenv ${VENV:-.venv}, lints and type-checks, then builds the MkDocs site strictly
+# (any warning fails).
 # Usage: scripts/check.sh            (.ci/run calls it after the test matrix)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,10 +13,10 @@ export NO_MKDOCS_2_WARNING=1
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q -e '.[docs]' ruff mypy
 
-# Lint and type checks: enabled by the core team once the tree is clean.
-# "$VENV/bin/python" -m ruff check aiohttpbase tests
-# "$VENV/bin/python" -m ruff format --check aiohttpbase tests
-# "$VENV/bin/python" -m mypy --strict aiohttpbase
+echo "== ruff check, ruff format --check, mypy --strict"
+"$VENV/bin/python" -m ruff check .
+"$VENV/bin/python" -m ruff format --check .
+"$VENV/bin/python" -m mypy  # strict, on aiohttpbase/ (pyproject.toml [tool.mypy])
 
 site=$(mktemp -d)
 trap 'rm -rf "$site"' EXIT

@@ -20,7 +20,9 @@ class RunningServer:
     def __init__(self, server: Any) -> None:
         self.server = server
         self.host, self.port = server.server_address[:2]
-        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def stop(self) -> None:
@@ -62,7 +64,9 @@ def serve(parser: str) -> Iterator[Callable[..., RunningServer]]:
     """``serve(Handler, server_class=HTTPServer, **kwargs)`` starts a server for one test."""
     running: list[RunningServer] = []
 
-    def start(handler: Any, server_class: Any = HTTPServer, address: Any = ("127.0.0.1", 0), **kwargs: Any) -> RunningServer:
+    def start(
+        handler: Any, server_class: Any = HTTPServer, address: Any = ("127.0.0.1", 0), **kwargs: Any
+    ) -> RunningServer:
         config = kwargs.pop("config", ServerConfig())
         server = RunningServer(server_class(address, handler, config=config.replace(parser=parser), **kwargs))
         running.append(server)

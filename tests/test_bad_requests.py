@@ -24,8 +24,14 @@ CASES = [
     (b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 400 "),  # no Host (RFC 9112 3.2)
     (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", b"HTTP/1.1 414 "),
     (b"GET / HTTP/1.1\r\n" + H + b"X: " + b"a" * 90000 + b"\r\n\r\n", b"HTTP/1.1 431 "),
-    (b"GET / HTTP/1.1\r\n" + H + b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n", b"HTTP/1.1 431 Too many headers"),
-    (b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"HTTP/1.1 400 "),
+    (
+        b"GET / HTTP/1.1\r\n" + H + b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n",
+        b"HTTP/1.1 431 Too many headers",
+    ),
+    (
+        b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"HTTP/1.1 400 ",
+    ),
     (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"HTTP/1.1 400 "),
     (b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", b"HTTP/1.1 400 "),
     (b"POST / HTTP/1.1\r\n" + H + b"Content-Length: -1\r\n\r\n", b"HTTP/1.1 400 "),
@@ -38,7 +44,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("request_bytes", "status"), CASES, ids=[c[1][9:40].decode(errors="replace") for c in CASES])
+@pytest.mark.parametrize(
+    ("request_bytes", "status"), CASES, ids=[c[1][9:40].decode(errors="replace") for c in CASES]
+)
 def test_bad_request_gets_status_and_close(serve: Any, request_bytes: bytes, status: bytes) -> None:
     server = serve(handlers.Echo)
     raw = server.raw(request_bytes + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -69,7 +77,9 @@ def test_http09_simple_request_gets_the_bare_body(serve: Any) -> None:
 
 def test_empty_lines_before_the_request_line_are_ignored(serve: Any) -> None:
     server = serve(handlers.Hello)
-    assert server.raw(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 200 OK")
+    assert server.raw(b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith(
+        b"HTTP/1.1 200 OK"
+    )
 
 
 def test_client_disconnecting_mid_body_does_not_disturb_the_server(serve: Any) -> None:
@@ -86,6 +96,13 @@ def test_body_over_the_inline_limit_is_413(serve: Any) -> None:
     from aiohttpbase import HTTPServer, ServerConfig
 
     server = serve(handlers.Echo, HTTPServer, config=ServerConfig(max_buffered_body_bytes=1000))
-    assert server.raw(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n").startswith(b"HTTP/1.1 413")
-    chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + b"200\r\n" + b"a" * 512 + b"\r\n"
+    assert server.raw(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n").startswith(
+        b"HTTP/1.1 413"
+    )
+    chunked = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"200\r\n"
+        + b"a" * 512
+        + b"\r\n"
+    )
     assert server.raw(chunked * 1 + b"200\r\n" + b"a" * 512 + b"\r\n").startswith(b"HTTP/1.1 413")

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,7 +28,7 @@ def start(*args: str, cwd: Path = ROOT) -> tuple[subprocess.Popen[str], int]:
     match = re.search(r"port (\d+)", banner)
     if match is None:
         proc.kill()
-        out, err = proc.communicate(timeout=10)
+        _out, err = proc.communicate(timeout=10)
         pytest.fail(f"no banner: {banner!r} {err}")
     return proc, int(match.group(1))
 
@@ -44,7 +43,9 @@ def get(port: int, path: str = "/", method: str = "GET") -> http.client.HTTPResp
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "aiohttpbase", *args], capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "aiohttpbase", *args], capture_output=True, text=True, timeout=30
+    )
 
 
 def test_version_and_help() -> None:
@@ -73,7 +74,11 @@ def test_bad_handler_values_are_clear_errors(value: str, message: str) -> None:
 
 def test_unknown_parser_is_a_clear_error() -> None:
     result = run("--parser", "nope", "0")
-    assert result.returncode != 0 and "unknown parser 'nope'" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode != 0
+        and "unknown parser 'nope'" in result.stderr
+        and "Traceback" not in result.stderr
+    )
 
 
 def test_port_in_use_is_a_clear_error() -> None:
@@ -94,7 +99,7 @@ def test_serves_a_directory_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
         assert response.version == 10  # HTTP/1.0, as python -m http.server
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
 
 
@@ -145,5 +150,5 @@ def test_workers_two_processes_serve(tmp_path: Path) -> None:
         assert len(pids) == 2, pids
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err

@@ -11,14 +11,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import aiohttpbase
 from tests import handlers
 from tests.conftest import recv_all
 
 
-def get(server: Any, method: str = "GET", path: str = "/", body: bytes | None = None, headers: Any = None) -> Any:
+def get(
+    server: Any, method: str = "GET", path: str = "/", body: bytes | None = None, headers: Any = None
+) -> Any:
     conn = server.connection()
     conn.request(method, path, body=body, headers=headers or {})
     response = conn.getresponse()
@@ -73,7 +73,8 @@ def test_http10_handler_answers_http10_and_closes(serve: Any) -> None:
 def test_pipelined_requests_answered_in_order(serve: Any) -> None:
     server = serve(handlers.Echo)
     requests = b"".join(
-        b"POST /%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (i, len(b"body%d" % i), b"body%d" % i)
+        b"POST /%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+        % (i, len(b"body%d" % i), b"body%d" % i)
         for i in range(10)
     )
     raw = server.raw(requests + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -198,7 +199,9 @@ def test_head_never_carries_body_even_if_handler_writes_one(serve: Any) -> None:
             self.wfile.write(b"body that must not be sent")
 
     server = serve(Writes)
-    raw = server.raw(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    raw = server.raw(
+        b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     assert b"must not" not in raw
     assert raw.count(b"HTTP/1.1 ") == 2  # HEAD answered, connection kept, GET got 501
 

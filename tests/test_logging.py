@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from aiohttpbase import HTTPServer, ServerConfig
+from aiohttpbase import ServerConfig
 from aiohttpbase.logs import AccessLog, RequestFacts
-from tests import handlers
 
-STDLIB_LINE = re.compile(r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4} \d\d:\d\d:\d\d\] "GET /p\?q=1 HTTP/1\.1" 200 -$')
+STDLIB_LINE = re.compile(
+    r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4} \d\d:\d\d:\d\d\] "GET /p\?q=1 HTTP/1\.1" 200 -$'
+)
 
 
 class Loud(http.server.BaseHTTPRequestHandler):
@@ -85,7 +86,9 @@ def test_a_class_with_its_own_log_message_keeps_full_control(serve: Any) -> None
 
 
 def test_control_characters_are_escaped() -> None:
-    line = AccessLog('"%r"').line(RequestFacts("1.2.3.4", "GET /\x1b[31mred HTTP/1.1", "GET", "/", "HTTP/1.1", [], 200, 0, 0.0))
+    line = AccessLog('"%r"').line(
+        RequestFacts("1.2.3.4", "GET /\x1b[31mred HTTP/1.1", "GET", "/", "HTTP/1.1", [], 200, 0, 0.0)
+    )
     assert line == '"GET /\\x1b[31mred HTTP/1.1"'
 
 

@@ -27,7 +27,9 @@ CASES = [
 ]
 
 
-def exchange(server: Any, method: str, path: str, body: bytes | None) -> tuple[int, str, list[tuple[str, str]], bytes]:
+def exchange(
+    server: Any, method: str, path: str, body: bytes | None
+) -> tuple[int, str, list[tuple[str, str]], bytes]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -44,7 +46,9 @@ def exchange(server: Any, method: str, path: str, body: bytes | None) -> tuple[i
     return response.status, response.reason, headers, data
 
 
-@pytest.mark.parametrize(("handler", "method", "path", "body"), CASES, ids=lambda c: getattr(c, "__name__", c))
+@pytest.mark.parametrize(
+    ("handler", "method", "path", "body"), CASES, ids=lambda c: getattr(c, "__name__", c)
+)
 def test_same_answer_as_stdlib(parser: str, handler: Any, method: str, path: str, body: bytes | None) -> None:
     expected = exchange(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler), method, path, body)
     config = aiohttpbase.ServerConfig(parser=parser)

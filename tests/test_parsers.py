@@ -147,7 +147,7 @@ def test_field_case_order_whitespace_and_latin1(backend: str, feed: Any) -> None
 
 @pytest.mark.parametrize("feed", FEEDS)
 def test_bare_lf_line_endings(backend: str, feed: Any) -> None:
-    (head, end) = run(backend, feed(b"GET / HTTP/1.1\nHost: x\nX: y\n\n"))
+    (head, _end) = run(backend, feed(b"GET / HTTP/1.1\nHost: x\nX: y\n\n"))
     assert head[4] == b"GET / HTTP/1.1" and head[5] == [("Host", "x"), ("X", "y")]
 
 
@@ -198,7 +198,13 @@ def test_methods_llhttp_does_not_know_and_upgrade_requests(backend: str, feed: A
     )
     events = run(backend, feed(data))
     heads = [e for e in events if e[0] == "head"]
-    assert [(h[1], h[2]) for h in heads] == [("M-SEARCH", "*"), ("FROB", "/x"), ("CONNECT", "example:443"), ("GET", "/ws"), ("GET", "/last")]
+    assert [(h[1], h[2]) for h in heads] == [
+        ("M-SEARCH", "*"),
+        ("FROB", "/x"),
+        ("CONNECT", "example:443"),
+        ("GET", "/ws"),
+        ("GET", "/last"),
+    ]
     assert ("body", b"hi") in events and events[-1] == ("end",)
 
 
@@ -312,7 +318,9 @@ def test_client_leaving_mid_head_or_body_is_a_silent_close(backend: str) -> None
     assert run(backend, whole(b"GET / HTTP/1.1\r\nHost"))[-1] == ("error", 0, None, None)
     events = run(backend, whole(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"))
     assert events[-2:] == [("body", b"abc"), ("error", 0, None, None)]
-    assert run(backend, whole(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")) == run("h11", whole(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+    assert run(backend, whole(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")) == run(
+        "h11", whole(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    )
 
 
 # -- limits, whether the head arrives in one piece or many ------------------------------
@@ -323,14 +331,20 @@ LIMIT_CASES = [
     (b"GET /" + b"a" * 187 + b" HTTP/1.1\nHost: x\n\n", 414, None),  # 201 bytes, bare LF
     (b"GET /" + b"a" * 186 + b" HTTP/1.1\nHost: x\n\n", None, None),
     (b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 400 + b"\r\n\r\n", 431, "Request header fields too large"),
-    (b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(6)) + b"\r\n", 431, "Too many headers"),
+    (
+        b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(6)) + b"\r\n",
+        431,
+        "Too many headers",
+    ),
     (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(4)) + b"\r\n", None, None),
 ]
 
 
 @pytest.mark.parametrize("feed", [whole, bytewise, lambda d: random_pieces(d, random.Random(7))])
 @pytest.mark.parametrize(("data", "status", "message"), LIMIT_CASES)
-def test_limits_in_one_piece_or_many(backend: str, feed: Any, data: bytes, status: int | None, message: str | None) -> None:
+def test_limits_in_one_piece_or_many(
+    backend: str, feed: Any, data: bytes, status: int | None, message: str | None
+) -> None:
     events = run(backend, feed(data), config=SMALL)
     if status is None:
         assert events[-1] == ("end",), events
@@ -361,9 +375,18 @@ SEEDS = [
 ]
 ALPHABET = b" \t\r\n\x00\x01\x0b\x0c\x7f\xe9:,;-0129aAzZ/"
 SPECIAL_LINES = [
-    b"Host: y", b"Content-Length: 3", b"Content-Length: 03", b"Content-Length: 3, 3", b"Content-Length:  2 ",
-    b"Transfer-Encoding: chunked", b"Transfer-Encoding: gzip", b"Connection: close", b"Expect: 100-continue",
-    b"Upgrade: h2c", b"X:", b"x-y: \xff",
+    b"Host: y",
+    b"Content-Length: 3",
+    b"Content-Length: 03",
+    b"Content-Length: 3, 3",
+    b"Content-Length:  2 ",
+    b"Transfer-Encoding: chunked",
+    b"Transfer-Encoding: gzip",
+    b"Connection: close",
+    b"Expect: 100-continue",
+    b"Upgrade: h2c",
+    b"X:",
+    b"x-y: \xff",
 ]
 
 

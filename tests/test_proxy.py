@@ -75,11 +75,16 @@ def nginx(tmp_path: Path) -> Any:
         port = free_port()
         conf = CONF.read_text().replace("127.0.0.1:8000", f"127.0.0.1:{upstream_port}")
         conf = conf.replace("listen 127.0.0.1:8080", f"listen 127.0.0.1:{port}")
-        temp = "".join(f"{kind}_temp_path {tmp_path}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        temp = "".join(
+            f"{kind}_temp_path {tmp_path}/{kind};"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
         conf = conf.replace("http {", "http {\n" + temp, 1)
         conf = f"daemon off; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; user root;\n" + conf
         (tmp_path / "nginx.conf").write_text(conf)
-        proc = subprocess.Popen([binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], stderr=subprocess.PIPE
+        )
         processes.append(proc)
         deadline = time.monotonic() + 10
         while True:

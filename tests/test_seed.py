@@ -47,7 +47,9 @@ def quiet(handler: type) -> type:
 def curl(*args: str) -> str:
     if shutil.which("curl") is None:
         pytest.fail("curl is required for this acceptance test (.ci/run installs it)")
-    result = subprocess.run(["curl", "-sS", "--max-time", "5", *args], capture_output=True, timeout=10, check=True)
+    result = subprocess.run(
+        ["curl", "-sS", "--max-time", "5", *args], capture_output=True, timeout=10, check=True
+    )
     return result.stdout.decode()
 
 
@@ -61,7 +63,8 @@ def wait_started(started: list[Any]) -> Any:
 def test_seed_run_with_serve_forever(seed: Any) -> None:
     started: list[Any] = []
     thread = threading.Thread(
-        target=seed.run, kwargs={"server_class": loopback_server_class(started), "handler_class": quiet(seed.S)}
+        target=seed.run,
+        kwargs={"server_class": loopback_server_class(started), "handler_class": quiet(seed.S)},
     )
     thread.start()
     server = wait_started(started)

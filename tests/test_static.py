@@ -447,7 +447,7 @@ def test_traversal_stays_inside(server: Any, path: str) -> None:
 
 def test_extensions_map_and_guess_type(serve: Any, site: Path) -> None:
     class Custom(Quiet):
-        extensions_map = {**Quiet.extensions_map, ".bin": "application/x-custom"}  # noqa: RUF012
+        extensions_map = {**Quiet.extensions_map, ".bin": "application/x-custom"}
 
     server = serve(functools.partial(Custom, directory=site))
     reply = fetch(server, Range="bytes=0-0")

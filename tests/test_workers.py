@@ -10,8 +10,8 @@ import contextlib
 import http.client
 import os
 import select
-import signal
 import shutil
+import signal
 import socket
 import ssl
 import subprocess

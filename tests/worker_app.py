@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import aiohttpbase  # noqa: E402
-from aiohttpbase.workers import install_signal_handlers, serve_workers  # noqa: E402
+import aiohttpbase
+from aiohttpbase.workers import install_signal_handlers, serve_workers
 
 
 class _Answer(aiohttpbase.BaseHTTPRequestHandler):

@@ -10,7 +10,6 @@ import sys
 
 import uvloop
 from aiohttp import web
-
 from common import BIG_BODY, BIG_TYPE, ECHO_TYPE, HELLO_BODY, HELLO_TYPE
 
 

@@ -5,7 +5,8 @@ Run: ``uvicorn --app-dir bench/apps asgi_app:app ...``
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from common import ECHO_PATH, ECHO_TYPE, get_route
 

@@ -14,7 +14,6 @@ import sys
 from typing import cast
 
 import uvloop
-
 from common import BIG_BODY, BIG_TYPE, ECHO_TYPE, HELLO_BODY, HELLO_TYPE
 
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import cast
 from email.utils import formatdate
+from typing import cast
 
 import h11
 import uvloop
-
 from common import ECHO_PATH, ECHO_TYPE, get_route
 
 _date_cache: tuple[int, bytes] = (0, b"")

@@ -48,7 +48,7 @@ class HelloHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         """Access log off: every server in the comparison runs without per-request logging."""
 
 
@@ -62,7 +62,7 @@ class LoggingHelloHandler(HelloHandler):
 
     _log_file: TextIO | None = None
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log = LoggingHelloHandler._log_file
         if log is None:
             path = os.environ.get("BENCH_ACCESS_LOG", "/tmp/bench-access.log")

@@ -39,7 +39,9 @@ def check(port: int, workload: Workload, timeout_s: float = 5.0) -> str | None:
     if response.status != 200:
         return f"{workload.method} {workload.path}: status {response.status}"
     if workload.expect_body_size is not None and len(body) != workload.expect_body_size:
-        return f"{workload.method} {workload.path}: body {len(body)} bytes, expected {workload.expect_body_size}"
+        return (
+            f"{workload.method} {workload.path}: body {len(body)} bytes, expected {workload.expect_body_size}"
+        )
     if workload.body and body != workload.body:
         return f"{workload.method} {workload.path}: echoed body differs"
     return None

@@ -9,9 +9,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 (backend must be chosen first)
+import matplotlib.pyplot as plt
 
-from .results import NOISY_OTHER_CORES, Run, Summary  # noqa: E402
+from .results import NOISY_OTHER_CORES, Run, Summary
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -81,13 +81,13 @@ def chart(summaries: list[Summary], path: Path, title: str) -> None:
     columns = 2 if len(cells) > 1 else 1
     rows = (len(cells) + columns - 1) // columns
     fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 0.45 * 12 * rows + 1), squeeze=False)
-    for ax, ((workload, concurrency), group) in zip(axes.flat, cells.items()):
+    for ax, ((workload, concurrency), group) in zip(axes.flat, cells.items(), strict=False):
         group = sorted(group, key=lambda s: s.rps or 0)
         names = [s.server for s in group]
         values = [s.rps or 0 for s in group]
         colors = ["tab:red" if s.server.startswith("aiohttpbase") else "tab:gray" for s in group]
         bars = ax.barh(names, values, color=colors)
-        for bar, s in zip(bars, group):
+        for bar, s in zip(bars, group, strict=False):
             if not s.clean:
                 bar.set_hatch("//")
             ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {bar.get_width():,.0f}",
@@ -95,7 +95,7 @@ def chart(summaries: list[Summary], path: Path, title: str) -> None:
         ax.set_title(f"{workload}, c={concurrency}", fontsize=10)
         ax.set_xlabel("requests/s (median)")
         ax.tick_params(axis="y", labelsize=8)
-        ax.set_xlim(0, max(values + [1]) * 1.2)
+        ax.set_xlim(0, max([*values, 1]) * 1.2)
     for ax in list(axes.flat)[len(cells) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=11)

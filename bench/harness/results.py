@@ -70,7 +70,9 @@ class Summary:
 
     @property
     def clean(self) -> bool:
-        return not self.failures and self.non_2xx_3xx == 0 and self.socket_errors == 0 and self.rps is not None
+        return (
+            not self.failures and self.non_2xx_3xx == 0 and self.socket_errors == 0 and self.rps is not None
+        )
 
 
 def _median(values: list[float]) -> float | None:

@@ -10,7 +10,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,11 @@ class Runner:
                 self.notes.append(note)
             if not runnable:
                 self.notes.append("aiohttpbase servers skipped: not runnable yet; re-run when it is")
-            specs = [s for s in specs if not s.aiohttpbase or (runnable and (has_parser or not s.needs_parser_flag))]
+            specs = [
+                s
+                for s in specs
+                if not s.aiohttpbase or (runnable and (has_parser or not s.needs_parser_flag))
+            ]
         self.explicit_servers = set(names or [])
         return specs
 
@@ -75,7 +78,11 @@ class Runner:
         return default_cells(self.args.quick)
 
     def _servers_for(self, cell: tuple[str, int], specs: list[ServerSpec]) -> list[ServerSpec]:
-        return [s for s in specs if s.only_cells is None or cell in s.only_cells or s.name in self.explicit_servers]
+        return [
+            s
+            for s in specs
+            if s.only_cells is None or cell in s.only_cells or s.name in self.explicit_servers
+        ]
 
     def print_list(self) -> None:
         print("servers:")
@@ -84,7 +91,9 @@ class Runner:
             print(f"  {spec.name:26} {spec.description}{limit}")
         print("workloads:")
         for w in WORKLOADS.values():
-            print(f"  {w.name:12} {w.description}; full c={list(w.full_concurrency)}, quick c={list(w.quick_concurrency)}")
+            print(
+                f"  {w.name:12} {w.description}; full c={list(w.full_concurrency)}, quick c={list(w.quick_concurrency)}"
+            )
 
     # ---------------------------------------------------------------- measuring
     def run(self) -> int:
@@ -103,9 +112,11 @@ class Runner:
         estimate = total_runs * per_run + len(plan) * _CELL_OVERHEAD_S
         started = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
         print(f"[bench] {self.command}")
-        print(f"[bench] {len(plan)} cells, {total_runs} runs, about {estimate / 60:.1f} min; "
-              f"rounds {self.args.rounds}, warm-up {self.args.warmup:g} s, run {self.args.duration:g} s; "
-              f"ulimit -n {nofile}")
+        print(
+            f"[bench] {len(plan)} cells, {total_runs} runs, about {estimate / 60:.1f} min; "
+            f"rounds {self.args.rounds}, warm-up {self.args.warmup:g} s, run {self.args.duration:g} s; "
+            f"ulimit -n {nofile}"
+        )
         for note in self.notes:
             print(f"[bench] note: {note}")
         sys.stdout.flush()
@@ -131,8 +142,11 @@ class Runner:
         concurrency = cell[1]
         script = wrk.write_script(workload, scripts_dir)
         print(f"\n[bench] == {workload.name}, c={concurrency}: {workload.description}")
-        print(f"[bench]    loadavg {machine.loadavg()}; CPU in use before starting: "
-              f"{machine.idle_check():.2f} cores", flush=True)
+        print(
+            f"[bench]    loadavg {machine.loadavg()}; CPU in use before starting: "
+            f"{machine.idle_check():.2f} cores",
+            flush=True,
+        )
         running: list[RunningServer] = []
         try:
             for spec in specs:
@@ -147,7 +161,9 @@ class Runner:
                     counter[0] += 1
                     failure = ready[server.spec.name]
                     if failure is None and not server.alive():
-                        print(f"[bench]    {server.spec.name} died; restarting. log tail:\n{server.log_tail()}")
+                        print(
+                            f"[bench]    {server.spec.name} died; restarting. log tail:\n{server.log_tail()}"
+                        )
                         server.stop()
                         server.start()
                         failure = ready[server.spec.name] = self._ready(server, workload)
@@ -162,7 +178,10 @@ class Runner:
         """None when the server accepts connections and answers the workload correctly."""
         if not server.wait_ready():
             tail = server.log_tail()
-            print(f"[bench]    {server.spec.name} did not start (port {server.port}). log tail:\n{tail}", flush=True)
+            print(
+                f"[bench]    {server.spec.name} did not start (port {server.port}). log tail:\n{tail}",
+                flush=True,
+            )
             return f"did not start: {tail.splitlines()[-1] if tail else 'no output'}"
         problem = probe.check(server.port, workload)
         if problem:
@@ -170,7 +189,12 @@ class Runner:
         return problem
 
     def _measure(
-        self, server: RunningServer, script: Path, workload: Any, concurrency: int, round_no: int,
+        self,
+        server: RunningServer,
+        script: Path,
+        workload: Any,
+        concurrency: int,
+        round_no: int,
         failure: str | None,
     ) -> Run:
         """Warm up, then one counted wrk run; retried once if other processes used the cores."""
@@ -195,12 +219,17 @@ class Runner:
                 run.failure = (run.failure or "") + " server died during the run"
             if not run.noisy or attempt == attempts - 1:
                 break
-            print(f"[bench]    noisy run ({run.other_cores:.2f} cores used by others): measuring again", flush=True)
+            print(
+                f"[bench]    noisy run ({run.other_cores:.2f} cores used by others): measuring again",
+                flush=True,
+            )
         return run
 
     @staticmethod
     def _print_run(run: Run, counter: list[int]) -> None:
-        head = f"[{counter[0]:>3}/{counter[1]}] {run.workload} c={run.concurrency} r{run.round} {run.server:26}"
+        head = (
+            f"[{counter[0]:>3}/{counter[1]}] {run.workload} c={run.concurrency} r{run.round} {run.server:26}"
+        )
         if run.wrk is None:
             print(f"{head} FAILED: {run.failure}", flush=True)
             return
@@ -209,8 +238,11 @@ class Runner:
         flags = "" if run.clean else f"  ERRORS non2xx={w.non_2xx_3xx} socket={w.socket_errors}"
         flags += f"  NOISY({run.other_cores:.2f})" if run.noisy else ""
         flags += f"  {run.failure}" if run.failure else ""
-        print(f"{head} {w.rps:>9,.0f} req/s  p50 {w.p50_ms:7.2f} ms  p99 {w.p99_ms:8.2f} ms  "
-              f"rss {rss:>6} MiB  load {run.loadavg}{flags}", flush=True)
+        print(
+            f"{head} {w.rps:>9,.0f} req/s  p50 {w.p50_ms:7.2f} ms  p99 {w.p99_ms:8.2f} ms  "
+            f"rss {rss:>6} MiB  load {run.loadavg}{flags}",
+            flush=True,
+        )
 
     # ----------------------------------------------------------------- metadata
     def _meta(self, started: str) -> dict[str, Any]:
@@ -223,11 +255,18 @@ class Runner:
         cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo", encoding="utf-8")
                     if line.startswith("model name")), platform.machine())  # fmt: skip
         try:
-            wrk_version = subprocess.run([self.wrk, "--version"], capture_output=True, text=True,
-                                         timeout=10, check=False).stdout.split("\n")[0].split(" Copyright")[0]
+            wrk_version = (
+                subprocess.run(
+                    [self.wrk, "--version"], capture_output=True, text=True, timeout=10, check=False
+                )
+                .stdout.split("\n")[0]
+                .split(" Copyright")[0]
+            )
         except (OSError, subprocess.TimeoutExpired):
             wrk_version = "?"
-        packages = ", ".join(f"{d} {version(d)}" for d in ("aiohttpbase", "uvicorn", "h11", "httptools", "uvloop", "aiohttp"))
+        packages = ", ".join(
+            f"{d} {version(d)}" for d in ("aiohttpbase", "uvicorn", "h11", "httptools", "uvloop", "aiohttp")
+        )
         return {
             "mode": "quick" if self.args.quick else "full",
             "command": self.command,
@@ -240,4 +279,3 @@ class Runner:
             "versions": f"Python {platform.python_version()}, {wrk_version}, {packages}",
             "notes": self.notes,
         }
-

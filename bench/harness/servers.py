@@ -80,7 +80,9 @@ SERVERS: dict[str, ServerSpec] = {
         ),
         ServerSpec("aiohttp", "aiohttp.web minimal app on uvloop", _py("aiohttp_app.py")),
         ServerSpec("bare-h11", "bare asyncio.Protocol on uvloop, h11 parse + answer", _py("bare_h11.py")),
-        ServerSpec("bare-canned", "bare uvloop Protocol, canned response (loop ceiling)", _py("bare_canned.py")),
+        ServerSpec(
+            "bare-canned", "bare uvloop Protocol, canned response (loop ceiling)", _py("bare_canned.py")
+        ),
         ServerSpec(
             "aiohttpbase-h11",
             "python -m aiohttpbase --parser h11, HelloHandler",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import h11
 
 from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
-from ._head import BODY, DONE, ERROR, HEAD, SIMPLE, HeadCollector, check_request_line, keep_alive
+from ._head import BODY, COMPLETE, DONE, ERROR, HEAD, SIMPLE, HeadCollector, check_request_line, keep_alive
 from .config import ServerConfig
 
 __all__ = ["H11RequestParser", "check_request_line"]
@@ -55,6 +55,9 @@ class H11RequestParser(HeadCollector):
             return self._next_body_event()
         if state == HEAD:
             return self._next_head_event()
+        if state == COMPLETE:
+            self._state = DONE
+            return END_OF_REQUEST
         if state == SIMPLE:
             self._state = ERROR  # an HTTP/0.9 exchange always ends the connection
             return END_OF_REQUEST
@@ -67,33 +70,47 @@ class H11RequestParser(HeadCollector):
     def _parse_head(self, request_line: bytes, line_end: int, end: int) -> RequestHead | RequestError:
         buffer = self._buffer
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._config.max_header_bytes + 2)
-        conn.receive_data(bytes(buffer))
-        buffer.clear()
+        # Only the head: what follows stays ours, handed to h11 only if a body is due.
+        conn.receive_data(bytes(buffer[:end]))
+        del buffer[:end]
         try:
             event = conn.next_event()
         except h11.RemoteProtocolError as exc:
             return self._fail(exc.error_status_hint, None, str(exc))
         assert isinstance(event, h11.Request), event
-        self._conn = conn
         assert self._line is not None
         method, target, version = self._line
-        headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in event.headers.raw_items()]
+        # One pass over raw_items(): iterating h11's Headers sequence is several times slower.
+        headers: list[tuple[str, str]] = []
+        connection: list[str] = []  # names in any case: "CONNECTION: close" closes too
         content_length: int | None = None
         chunked = False
-        for name, value in event.headers:  # h11 lower-cases names here
-            if name == b"content-length":
-                content_length = int(value)
-            elif name == b"transfer-encoding":
+        for raw_name, raw_value in event.headers.raw_items():
+            name = raw_name.decode("latin-1")
+            value = raw_value.decode("latin-1")
+            headers.append((name, value))
+            lowered = name.lower()
+            if lowered == "content-length":
+                content_length = int(value)  # h11 validated it (and any repeats agree)
+            elif lowered == "transfer-encoding":
                 chunked = True
+            elif lowered == "connection":
+                connection.append(value)
         if chunked and content_length is not None:
             return self._fail(400, None, "Content-Length together with Transfer-Encoding")
         if chunked and event.http_version == b"1.0":
             return self._fail(400, None, "Transfer-Encoding on an HTTP/1.0 request")
         if content_length is not None and self._body_limit is not None and content_length > self._body_limit:
             return self._fail(413)
-        # Names in any case: "CONNECTION: close" closes too.
-        connection = [v.decode("latin-1") for n, v in event.headers if n == b"connection"]
-        self._state = BODY
+        has_body = chunked or bool(content_length)
+        if has_body:
+            self._conn = conn
+            if buffer:  # (an empty receive_data would tell h11 the peer closed)
+                conn.receive_data(bytes(buffer))
+                buffer.clear()
+            self._state = BODY
+        else:
+            self._state = COMPLETE  # pipelined bytes wait in our buffer for the next cycle
         return RequestHead(
             method,
             target,
@@ -102,7 +119,7 @@ class H11RequestParser(HeadCollector):
             headers,
             keep_alive(version, connection),
             event.http_version == b"1.1" and conn.they_are_waiting_for_100_continue,
-            chunked or bool(content_length),
+            has_body,
         )
 
     def _next_body_event(self) -> BodyData | EndOfRequest | RequestError | _NeedData:

@@ -36,7 +36,8 @@ _END_OF_HEAD: Final = re.compile(rb"\n\r?\n")
 _COMMON_VERSIONS: Final = frozenset({"HTTP/1.1", "HTTP/1.0"})
 
 # Parser states shared by the backends (a backend may add its own after these).
-HEAD, BODY, DONE, SIMPLE, ERROR = range(5)
+HEAD, BODY, DONE, SIMPLE, ERROR, COMPLETE = range(6)
+# COMPLETE: a request without a body was parsed; its EndOfRequest is the next event.
 
 
 def check_request_line(line: str) -> RequestError | tuple[str, str, str]:

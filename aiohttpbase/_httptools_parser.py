@@ -32,13 +32,13 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
 from ._h11_parser import H11RequestParser
-from ._head import BODY, DONE, ERROR, HEAD, SIMPLE, keep_alive
+from ._head import BODY, COMPLETE, DONE, ERROR, HEAD, SIMPLE, keep_alive
 from .config import ServerConfig
 
 __all__ = ["HttptoolsRequestParser"]
 
 #: Our own state: a Content-Length body (possibly empty) taken from the buffer directly.
-_FAST_BODY: Final = 5
+_FAST_BODY: Final = 6
 
 # What llhttp is told the request line was (see the module docstring).
 _REQUEST_LINE: Final = b"GET / HTTP/1.1\r\n"
@@ -103,6 +103,9 @@ class HttptoolsRequestParser(H11RequestParser):
             return self._next_fast_body_event()
         if state == BODY:
             return self._next_body_event()  # h11 is reading this request's body
+        if state == COMPLETE:
+            self._state = DONE
+            return END_OF_REQUEST
         if state == SIMPLE:
             self._state = ERROR  # an HTTP/0.9 exchange always ends the connection
             return END_OF_REQUEST

@@ -10,7 +10,6 @@ CPU cost and is repeatable on a noisy machine.  Usage:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import http.server
 import pstats
@@ -71,9 +70,11 @@ def run(
             connection.data_received(REQUEST)
         return time.perf_counter() - start
 
+    loop = aiohttpbase.new_event_loop()  # uvloop, as the server uses
     try:
-        elapsed = asyncio.run(cycle())
+        elapsed = loop.run_until_complete(cycle())
     finally:
+        loop.close()
         server.server_close()
     return elapsed, transport
 

@@ -32,7 +32,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
 from ._h11_parser import H11RequestParser
-from ._head import BODY, COMPLETE, DONE, ERROR, HEAD, SIMPLE, keep_alive
+from ._head import DONE, keep_alive
 from .config import ServerConfig
 
 __all__ = ["HttptoolsRequestParser"]
@@ -96,20 +96,9 @@ class HttptoolsRequestParser(H11RequestParser):
 
     def next_event(self) -> RequestHead | BodyData | EndOfRequest | RequestError | _NeedData:
         """The next event, or ``NEED_DATA``."""
-        state = self._state
-        if state == HEAD:
-            return self._next_head_event()
-        if state == _FAST_BODY:
+        if self._state == _FAST_BODY:
             return self._next_fast_body_event()
-        if state == BODY:
-            return self._next_body_event()  # h11 is reading this request's body
-        if state == COMPLETE:
-            self._state = DONE
-            return END_OF_REQUEST
-        if state == SIMPLE:
-            self._state = ERROR  # an HTTP/0.9 exchange always ends the connection
-            return END_OF_REQUEST
-        return NEED_DATA
+        return super().next_event()  # the head, and bodies h11 reads
 
     def _new_llhttp(self) -> HttpRequestParser:
         parser = HttpRequestParser(self._sink)

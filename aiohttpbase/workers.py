@@ -431,17 +431,7 @@ class WorkerSupervisor:
                 os._exit(code)
 
 
-def serve_workers(
-    server: Any,
-    workers: int,
-    *,
-    reuse_port: bool = False,
-    grace: float | None = None,
-    kill_margin: float = 5.0,
-    poll_interval: float = 0.5,
-    backoff: RestartBackoff | None = None,
-    handle_signals: bool = True,
-) -> int:
+def serve_workers(server: Any, workers: int, **options: Any) -> int:
     """Serve ``server`` from ``workers`` forked processes until SIGTERM/SIGINT; return an exit status.
 
     ``server`` is a constructed (bound and listening) ``aiohttpbase.HTTPServer`` or subclass
@@ -455,24 +445,15 @@ def serve_workers(
     them at once.  Then the listening socket is closed and the function returns 0 if every
     worker exited with status 0, else 1.
 
-    ``reuse_port``: each worker binds its own ``SO_REUSEPORT`` socket instead of sharing the
+    ``options`` are ``WorkerSupervisor``'s keywords.  ``reuse_port``: each worker binds its
+    own ``SO_REUSEPORT`` socket instead of sharing the
     inherited one (see the module docstring); the server's socket must have been bound with
     ``SO_REUSEPORT``.  ``handle_signals=False`` leaves the signal handlers alone (for callers
     that are not the main thread); stop through ``WorkerSupervisor.stop()`` then.
 
     Call from the main thread, outside any running event loop.
     """
-    supervisor = WorkerSupervisor(
-        server,
-        workers,
-        reuse_port=reuse_port,
-        grace=grace,
-        kill_margin=kill_margin,
-        poll_interval=poll_interval,
-        backoff=backoff,
-        handle_signals=handle_signals,
-    )
-    return supervisor.run()
+    return WorkerSupervisor(server, workers, **options).run()
 
 
 # -- helpers -------------------------------------------------------------------------------

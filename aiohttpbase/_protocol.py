@@ -596,12 +596,17 @@ class HTTPConnection(asyncio.Protocol):
             self._must_close = True
             self._answer_500()
         handler = self._handler
-        if not self._dispatch_ok or (handler is not None and handler.close_connection):
-            # Refused, or the handler ends the connection (a timeout, say): do not wait
-            # for a body that may never come.
+        if (
+            self._body_complete
+            # Refused, failed, the client half-closed, or the handler ends the connection
+            # (a timeout, say): do not wait for a body that may never come.
+            or not self._dispatch_ok
+            or self._must_close
+            or self._peer_eof
+            or (handler is not None and handler.close_connection)
+        ):
             self._complete_request()
-        elif self._body_complete:
-            self._complete_request()
+            self._process()  # requests that arrived meanwhile, or the close after a half-close
         else:
             assert self._reader is not None
             self._reader.discard()  # the rest of the body is read and dropped

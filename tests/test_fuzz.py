@@ -350,22 +350,16 @@ class AsyncRecorder(Recorder):
 _FAST = ServerConfig(timeout_header=0.4, timeout_keep_alive=0.3, timeout_body=0.4, timeout_send=1.0)
 _READ_LIMIT = 4.0  # seconds: a server that sends nothing and keeps the connection longer hangs
 
-#: Handler modes fuzzed here.  The streamed-body modes (``STREAMING_KINDS``) are left out
-#: until a known server bug is fixed: a body framing error while a threaded or async
-#: handler runs lets later bytes be parsed as a new request.  The fuzz finds it within a
-#: few dozen examples (see tests/found_bugs_uncommitted.py, not committed); add them
-#: back here once it is fixed.
+#: Handler modes fuzzed live: on the loop, on worker threads, and ``async def``.
 SERVER_KINDS = {
     "inline": (HTTPServer, Recorder),
-}
-STREAMING_KINDS = {
     "threaded": (ThreadingHTTPServer, Recorder),
     "async": (HTTPServer, AsyncRecorder),
 }
 
 
 def start_live(parser: str, kind: str) -> RunningServer:
-    server_class, handler = {**SERVER_KINDS, **STREAMING_KINDS}[kind]
+    server_class, handler = SERVER_KINDS[kind]
     return RunningServer(server_class(("127.0.0.1", 0), handler, config=_FAST.replace(parser=parser)))
 
 

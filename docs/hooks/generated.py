@@ -47,8 +47,10 @@ def _cli_table() -> str:
     rows = ["| option | meaning |", "|---|---|"]
     for action in parser._actions:
         names = ", ".join(action.option_strings) or (action.metavar or action.dest)
-        if action.option_strings and action.nargs != 0 and not isinstance(
-            action, argparse.BooleanOptionalAction
+        if (
+            action.option_strings
+            and action.nargs != 0
+            and not isinstance(action, argparse.BooleanOptionalAction)
         ):
             names += f" {action.metavar or action.dest.upper()}"
         text = (action.help or "").replace("%(default)s", str(action.default)).replace("%%", "%")

@@ -28,9 +28,7 @@ def _convert(text: str) -> str:
             out.append(stripped if stripped not in ("", ":") else "")
             i += 1
             block: list[str] = []
-            while i < len(lines) and (
-                not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > depth
-            ):
+            while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > depth):
                 block.append(lines[i])
                 i += 1
             while block and not block[-1].strip():

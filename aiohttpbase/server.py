@@ -29,7 +29,8 @@ from . import logs
 from ._bridge import HandlerBridge
 from ._parsers import parser_class
 from ._pool import HandlerThreadPool
-from ._protocol import HTTPConnection, ServerState
+from ._protocol import HTTPConnection
+from ._state import ServerState
 from .config import ServerConfig
 
 __all__ = ["HTTPSServer", "HTTPServer", "ThreadingHTTPSServer", "ThreadingHTTPServer", "new_event_loop"]

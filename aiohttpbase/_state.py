@@ -1,0 +1,105 @@
+"""What all connections of one server share: settings, handler bridge, thread pool, logs.
+
+Also the bookkeeping the server's entry points need: the set of open connections (for
+graceful shutdown and the timeout sweep) and the request budget with which
+``handle_request()`` lets exactly one request start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ._parsers import parser_class
+from ._pool import HandlerThreadPool
+from ._proxy import ProxyTrust
+from .logs import AccessLog
+
+if TYPE_CHECKING:
+    from ._bridge import HandlerBridge
+    from ._protocol import HTTPConnection
+    from .config import ServerConfig
+
+__all__ = ["ServerState"]
+
+logger = logging.getLogger("aiohttpbase.error")
+
+
+class ServerState:
+    """What all connections of one server share: settings, the bridge, and bookkeeping."""
+
+    def __init__(
+        self, server: Any, config: ServerConfig, bridge: HandlerBridge, pool: HandlerThreadPool | None = None
+    ) -> None:
+        self.server = server
+        self.handler_factory = server.RequestHandlerClass
+        self.pool = pool
+        self.access_log = AccessLog(config.access_log_format) if config.access_log is not None else None
+        self.proxy_trust = ProxyTrust(config.forwarded_allow_ips) if config.proxy_headers else None
+        self.config = config
+        self.bridge = bridge
+        self.parser_class = parser_class(config.parser)
+        self.connections: set[HTTPConnection] = set()
+        #: Requests still allowed to start; None means no limit (``serve_forever``).
+        self.budget: int | None = None
+        self.parked: list[HTTPConnection] = []
+        self.shutting_down = False
+        self.requests_started = 0
+        self.requests_finished = 0
+        self.progress: asyncio.Event | None = None
+        self.loop_thread = threading.get_ident()
+        self._slow_warned: dict[str, float] = {}
+
+    def may_dispatch(self, connection: HTTPConnection) -> bool:
+        """Whether ``connection`` may run its complete request now; parks it if not."""
+        if self.budget is None:
+            self.requests_started += 1
+            return True
+        if self.budget > 0:
+            self.budget -= 1
+            self.requests_started += 1
+            self._notify()
+            return True
+        self.parked.append(connection)
+        return False
+
+    def request_finished(self) -> None:
+        self.requests_finished += 1
+        if self.progress is not None:
+            self._notify()
+
+    def grant(self, requests: int | None) -> None:
+        """Allow ``requests`` more requests to start (None: any number) and wake parked ones."""
+        self.budget = requests
+        parked, self.parked = self.parked, []
+        for connection in parked:
+            connection.resume()
+
+    def warn_slow_handler(self, handler: Any, method: str, seconds: float) -> None:
+        """The inline watchdog: name a handler that held the loop too long (once a minute)."""
+        name = f"{type(handler).__qualname__}.do_{method}" if handler is not None else f"do_{method}"
+        now = time.monotonic()
+        if now - self._slow_warned.get(name, -120.0) < 60.0:
+            return
+        if len(self._slow_warned) > 1000:
+            self._slow_warned.clear()
+        self._slow_warned[name] = now
+        logger.warning(
+            "%s held the event loop for %.0f ms, stalling every other connection; "
+            "serve blocking handlers with aiohttpbase.ThreadingHTTPServer or make them async",
+            name,
+            seconds * 1000,
+        )
+
+    def sweep(self) -> None:
+        """Apply every connection's timeouts (see ``HTTPConnection.check_timeouts``)."""
+        now = asyncio.get_running_loop().time()
+        for connection in list(self.connections):
+            connection.check_timeouts(now)
+
+    def _notify(self) -> None:
+        if self.progress is not None:
+            self.progress.set()

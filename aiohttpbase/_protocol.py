@@ -433,10 +433,10 @@ class HTTPConnection(asyncio.Protocol):
                 self._bridge.dispatch(self._handler)
         except Exception:
             self._handler_failed()
-        self._finish_handler()
         elapsed = time.perf_counter() - started
         if elapsed > self._state.config.slow_handler_warning:
             self._state.warn_slow_handler(self._handler, head.method, elapsed)
+        self._finish_handler()
         self._complete_request()
 
     def _finish_handler(self) -> None:

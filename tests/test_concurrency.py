@@ -76,6 +76,9 @@ def test_inline_watchdog_names_a_slow_handler(serve: Any, caplog: Any) -> None:
     server = serve(Sleepy)
     with caplog.at_level(logging.WARNING, logger="aiohttpbase.error"):
         timed_get(server.port, "/slow")
+        deadline = time.monotonic() + 2  # the server thread logs it; give it a moment
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.01)
     messages = [r.getMessage() for r in caplog.records]
     assert any("Sleepy.do_GET held the event loop" in m and "ThreadingHTTPServer" in m for m in messages), (
         messages

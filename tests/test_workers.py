@@ -356,3 +356,50 @@ def test_restart_backoff_grows_and_resets() -> None:
     assert delays == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     # A worker that ran a while and then died is replaced at once, and the count restarts.
     assert backoff.delay(uptime=60, quick_deaths=deaths) == (0.0, 0)
+
+
+FORKING_APP = """
+import socketserver, sys, os
+sys.path.insert(0, {root!r})
+import aiohttpbase
+
+class H(aiohttpbase.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args): pass
+    def do_GET(self):
+        body = str(os.getpid()).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+
+class Forking(socketserver.ForkingMixIn, aiohttpbase.HTTPServer):
+    pass
+
+server = Forking(("127.0.0.1", 0), H)
+print("PORT", server.server_port, flush=True)
+server.serve_forever()
+server.server_close()
+"""
+
+
+def test_forking_mixin_server_prefork_workers_and_stops_on_sigterm() -> None:
+    """``ForkingMixIn`` + ``aiohttpbase.HTTPServer`` pre-forks workers instead of a fork per request."""
+    import subprocess as sp
+
+    root = str(Path(__file__).resolve().parent.parent)
+    proc = sp.Popen(
+        [sys.executable, "-c", FORKING_APP.format(root=root)], stdout=sp.PIPE, stderr=sp.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().split()[1])
+        pids = set()
+        for _ in range(10):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/")
+            pids.add(int(conn.getresponse().read()))
+            conn.close()
+        assert proc.pid not in pids  # answered by workers, never by the supervisor
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err

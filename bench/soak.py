@@ -113,7 +113,8 @@ async def hostile_client(port: int, stop: float, stats: Stats, rng: random.Rando
         try:
             if kind == "slowloris":
                 for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 30:
-                    if time.monotonic() >= stop:
+                    # Stop once the server has hung up (its head deadline), or the soak ends.
+                    if time.monotonic() >= stop or writer.transport.is_closing():
                         break
                     writer.write(bytes([byte]))
                     await asyncio.sleep(1.0)

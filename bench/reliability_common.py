@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,11 +44,14 @@ class ServerProcess:
             _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
             resource.setrlimit(resource.RLIMIT_NOFILE, (min(limit, hard), hard))
 
+        # stderr to a file, not a pipe: a pipe nobody drains fills up with access lines
+        # after a few minutes and then blocks the server's writes (and its event loop).
+        self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             self.command,
             cwd=REPO,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.stderr,
             preexec_fn=child_setup,
             start_new_session=True,
         )
@@ -58,7 +62,8 @@ class ServerProcess:
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                self.stderr.seek(0)
+                raise RuntimeError(f"server exited: {self.stderr.read().decode()[-2000:]}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return
@@ -87,8 +92,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+        self.stderr.close()
 
 
 def get(port: int, path: str = "/", timeout: float = 5) -> tuple[int, bytes, float]:

@@ -144,7 +144,18 @@ def _whole_seconds(mtime: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc).replace(microsecond=0)
 
 
-class FileSlice(io.RawIOBase):
+class _ReadableBody(io.RawIOBase):
+    """A raw stream that implements ``read``; ``readinto`` is derived from it here
+    (``RawIOBase`` derives them the other way round)."""
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+class FileSlice(_ReadableBody):
     """A read-only view of bytes ``[start, stop)`` of an open binary file.
 
     What our ``send_head()`` returns for a file: reading it yields exactly the body that
@@ -216,19 +227,13 @@ class FileSlice(io.RawIOBase):
     def readall(self) -> bytes:
         return self.read(-1)
 
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
     def close(self) -> None:
         if not self.closed and self._close_file:
             self.file.close()
         super().close()
 
 
-class _MultipartBody(io.RawIOBase):
+class _MultipartBody(_ReadableBody):
     """A ``multipart/byteranges`` body (RFC 9110 section 14.6): part heads and file slices."""
 
     def __init__(self, file: IO[bytes], pieces: list[bytes | FileSlice]) -> None:
@@ -259,12 +264,6 @@ class _MultipartBody(io.RawIOBase):
                     self._next += 1
         data, self._pending = self._pending[:size], self._pending[size:]
         return data
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
 
     def close(self) -> None:
         if not self.closed:

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q -e '.[speed]'
-exec .venv/bin/python -m aiohttpbase --handler examples/seed.py:S -p HTTP/1.1 -b 127.0.0.1 "$@"
+VENV=${VENV:-.venv}
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q -e '.[speed]'
+exec "$VENV/bin/python" -m aiohttpbase --handler examples/seed.py:S -p HTTP/1.1 -b 127.0.0.1 "$@"

@@ -347,7 +347,8 @@ class HTTPConnection(asyncio.Protocol):
         self._dispatch_ok = True
         self._handler = None
         writer = self._writer
-        writer.start(head.method, head.version, head.keep_alive)
+        # During a graceful shutdown the response announces that the connection will close.
+        writer.start(head.method, head.version, head.keep_alive and not self._state.shutting_down)
         proxy = self._proxy
         if mode == INLINE:
             if head.has_body and _declared_length(head) > self._state.config.max_buffered_body_bytes:

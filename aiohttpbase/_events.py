@@ -16,7 +16,6 @@ __all__ = [
     "NEED_DATA",
     "BodyData",
     "EndOfRequest",
-    "Event",
     "RequestError",
     "RequestHead",
 ]
@@ -44,7 +43,7 @@ class RequestHead:
         "headers",
         "keep_alive",
         "expect_continue",
-        "has_body",
+        "content_length",
     )
 
     def __init__(
@@ -56,7 +55,7 @@ class RequestHead:
         headers: list[tuple[str, str]],
         keep_alive: bool,
         expect_continue: bool,
-        has_body: bool,
+        content_length: int | None,
     ) -> None:
         self.method = method
         #: The request-target exactly as sent (latin-1 decoded), query string included.
@@ -71,8 +70,13 @@ class RequestHead:
         self.keep_alive = keep_alive
         #: ``Expect: 100-continue`` on an HTTP/1.1 request.
         self.expect_continue = expect_continue
-        #: Whether a body follows (Content-Length > 0 or chunked).
-        self.has_body = has_body
+        #: The body's length: 0 without a body, None when it is chunked.
+        self.content_length = content_length
+
+    @property
+    def has_body(self) -> bool:
+        """Whether a body follows (Content-Length > 0, or chunked)."""
+        return self.content_length != 0
 
     def __repr__(self) -> str:
         return f"RequestHead({self.method!r}, {self.target!r}, {self.version!r})"
@@ -120,6 +124,3 @@ class RequestError:
 
     def __repr__(self) -> str:
         return f"RequestError({self.status}, {self.message!r})"
-
-
-Event = RequestHead | BodyData | EndOfRequest | RequestError

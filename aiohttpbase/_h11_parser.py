@@ -119,7 +119,7 @@ class H11RequestParser(HeadCollector):
             headers,
             keep_alive(version, connection),
             event.http_version == b"1.1" and conn.they_are_waiting_for_100_continue,
-            has_body,
+            None if chunked else content_length or 0,
         )
 
     def _next_body_event(self) -> BodyData | EndOfRequest | RequestError | _NeedData:

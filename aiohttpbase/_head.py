@@ -206,4 +206,4 @@ class HeadCollector:
         method, target, version = self._line  # type: ignore[misc]
         self._state = SIMPLE
         self._buffer.clear()
-        return RequestHead(method, target, version, line, [], False, False, False)
+        return RequestHead(method, target, version, line, [], False, False, 0)

@@ -202,7 +202,7 @@ class HttptoolsRequestParser(H11RequestParser):
             headers,
             keep_alive(version, connection),
             expect_continue,
-            content_length > 0,
+            content_length,
         )
 
     def _next_fast_body_event(self) -> BodyData | EndOfRequest | RequestError | _NeedData:

@@ -351,7 +351,10 @@ class HTTPConnection(asyncio.Protocol):
         writer.start(head.method, head.version, head.keep_alive and not self._state.shutting_down)
         proxy = self._proxy
         if mode == INLINE:
-            if head.has_body and _declared_length(head) > self._state.config.max_buffered_body_bytes:
+            # A declared length over the buffer limit is refused before any body byte is
+            # read; chunked bodies are counted as they arrive (_on_body).
+            length = head.content_length
+            if length is not None and length > self._state.config.max_buffered_body_bytes:
                 self._refuse(RequestError(413))
                 return
             body = self._body = io.BytesIO()
@@ -701,11 +704,3 @@ class _NoMoreRequests:
 
 
 _NO_MORE_REQUESTS: Final = _NoMoreRequests()
-
-
-def _declared_length(head: RequestHead) -> int:
-    """The request's Content-Length (the parser validated it), or 0 if chunked."""
-    for name, value in head.headers:
-        if len(name) == 14 and name.lower() == "content-length":
-            return int(value)
-    return 0

@@ -119,11 +119,6 @@ class ResponseWriter:
         # An HTTP/0.9 response is the bare body and the end of the connection.
         self._state = _HEAD if request_version != "HTTP/0.9" else _UNTIL_CLOSE
 
-    @property
-    def head_complete(self) -> bool:
-        """Whether a final response head has been written."""
-        return self._state not in (_HEAD, _DONE)
-
     def discard_unsent(self) -> bool:
         """Forget a response nothing of which was transmitted yet; False if too late."""
         if self.transmitted:

@@ -271,15 +271,22 @@ class BodyReader(io.BufferedIOBase):
         view[: len(data)] = data
         return len(data)
 
+    def _line_ready(self, limit: int) -> bool:
+        return b"\n" in self._buffer or 0 <= limit <= len(self._buffer)
+
+    def _take_line(self, limit: int) -> bytes:
+        """Remove one line (at most ``limit`` bytes if not negative); caller holds the lock."""
+        end = self._buffer.find(b"\n")
+        n = -1 if end < 0 else end + 1
+        if limit >= 0 and (n < 0 or n > limit):
+            n = limit
+        return self._take(n)
+
     def readline(self, limit: int | None = -1) -> bytes:
         limit = -1 if limit is None else limit
         with self._cond:
-            self._wait(lambda: b"\n" in self._buffer or 0 <= limit <= len(self._buffer))
-            end = self._buffer.find(b"\n")
-            n = -1 if end < 0 else end + 1
-            if limit >= 0 and (n < 0 or n > limit):
-                n = limit
-            return self._take(n)
+            self._wait(lambda: self._line_ready(limit))
+            return self._take_line(limit)
 
     async def _await(self, ready: Callable[[], bool]) -> None:
         while not ready() and not self._eof:
@@ -303,13 +310,9 @@ class BodyReader(io.BufferedIOBase):
 
     async def areadline(self, limit: int = -1) -> bytes:
         """Awaitable ``readline``."""
-        await self._await(lambda: b"\n" in self._buffer or 0 <= limit <= len(self._buffer))
+        await self._await(lambda: self._line_ready(limit))
         with self._cond:
-            end = self._buffer.find(b"\n")
-            n = -1 if end < 0 else end + 1
-            if limit >= 0 and (n < 0 or n > limit):
-                n = limit
-            return self._take(n)
+            return self._take_line(limit)
 
 
 #: A worker thread blocks in ``wfile.write`` while more than this waits to be sent.

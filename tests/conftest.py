@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import http.client
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,3 +77,17 @@ def serve(parser: str) -> Iterator[Callable[..., RunningServer]]:
     yield start
     for server in running:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: Any) -> tuple[Path, Path]:
+    """A self-signed certificate and key for 127.0.0.1/localhost (openssl, which
+    scripts/test.sh installs)."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key

@@ -173,7 +173,7 @@ def test_content_length_body(backend: str, feed: Any) -> None:
     data = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"
     events = run(backend, feed(data))
     assert [e[0] for e in events] == ["head", "body", "end"]
-    assert events[0][8] is True and events[1] == ("body", b"hello world")
+    assert events[0][8] == 11 and events[1] == ("body", b"hello world")  # content_length
 
 
 @pytest.mark.parametrize("feed", FEEDS)
@@ -184,6 +184,7 @@ def test_chunked_body_with_extensions_and_trailers(backend: str, feed: Any) -> N
     )
     events = run(backend, feed(data))
     assert [e[0] for e in events] == ["head", "body", "end"]
+    assert events[0][8] is None  # chunked: no length known up front
     assert events[1] == ("body", b"hello world")
 
 
@@ -242,7 +243,7 @@ def test_many_keep_alive_requests_reuse_one_parser(backend: str) -> None:
 @pytest.mark.parametrize("feed", FEEDS)
 def test_http09_and_leading_empty_lines(backend: str, feed: Any) -> None:
     assert run(backend, feed(b"GET /x\r\nignored")) == [
-        ("head", "GET", "/x", "HTTP/0.9", b"GET /x", [], False, False, False),
+        ("head", "GET", "/x", "HTTP/0.9", b"GET /x", [], False, False, 0),
         ("end",),
     ]
     events = run(backend, feed(b"\r\n\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"))

@@ -10,7 +10,6 @@ import contextlib
 import http.client
 import os
 import select
-import shutil
 import signal
 import socket
 import ssl
@@ -303,20 +302,6 @@ def test_reuse_port_workers(start_app: Callable[..., App]) -> None:
     assert result[0][0] == 200
     assert app.proc.wait(15) == 0, app.output()
     assert refused(app.port)
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: Any) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
 
 
 @pytest.mark.parametrize(

@@ -117,8 +117,10 @@ class HTTPServer(http.server.HTTPServer):
             return
         loop = self._serving_loop
         self.request_shutdown()
-        if loop is None or _running_loop() is loop:
-            return  # not serving, or called from the loop itself: waiting would deadlock
+        if loop is not None and _running_loop() is loop:
+            return  # called from the loop itself: waiting would deadlock it
+        # As the stdlib: wait until serve_forever has returned -- also one still starting
+        # in its thread, which sees the request and returns at once.
         self._is_shut_down.wait()
 
     def request_shutdown(self) -> None:

@@ -205,4 +205,3 @@ def test_shutdown_lets_in_flight_request_finish(serve: Any) -> None:
     sock.close()
     assert data.endswith(b"\r\n\r\nabcd")
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
-

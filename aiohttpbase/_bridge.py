@@ -150,14 +150,14 @@ class HandlerBridge:
         headers = handler.MessageClass()
         # email.message.Message keeps its fields in this list; filling it directly skips
         # the email parser, the most expensive part of the stdlib's parse_request.
-        headers._headers = head.headers
+        headers._headers = list(head.headers)  # a copy: parsed heads may be shared (HeadCache)
         handler.headers = headers
         if version == "HTTP/0.9":
             return handler, True
         http11_handler = handler.protocol_version >= "HTTP/1.1"
         if version >= "HTTP/1.1" and http11_handler:
             handler.close_connection = False
-        conntype = headers.get("Connection", "").lower()
+        conntype = head.connection.lower()  # what headers.get("Connection", "") gives
         if conntype == "close":
             handler.close_connection = True
         elif conntype == "keep-alive" and http11_handler:

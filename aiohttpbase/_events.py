@@ -44,6 +44,7 @@ class RequestHead:
         "keep_alive",
         "expect_continue",
         "content_length",
+        "connection",
     )
 
     def __init__(
@@ -56,6 +57,7 @@ class RequestHead:
         keep_alive: bool,
         expect_continue: bool,
         content_length: int | None,
+        connection: str = "",
     ) -> None:
         self.method = method
         #: The request-target exactly as sent (latin-1 decoded), query string included.
@@ -72,6 +74,8 @@ class RequestHead:
         self.expect_continue = expect_continue
         #: The body's length: 0 without a body, None when it is chunked.
         self.content_length = content_length
+        #: The first Connection field's value ("" without one): what ``parse_request`` reads.
+        self.connection = connection
 
     @property
     def has_body(self) -> bool:

@@ -29,8 +29,13 @@ class H11RequestParser(HeadCollector):
 
     __slots__ = ("_conn",)
 
-    def __init__(self, config: ServerConfig, body_limit: int | None = None) -> None:
-        super().__init__(config, body_limit)
+    def __init__(
+        self,
+        config: ServerConfig,
+        body_limit: int | None = None,
+        head_cache: dict[bytes, RequestHead] | None = None,
+    ) -> None:
+        super().__init__(config, body_limit, head_cache)
         self._conn: h11.Connection | None = None
 
     def feed(self, data: bytes) -> None:
@@ -120,6 +125,7 @@ class H11RequestParser(HeadCollector):
             keep_alive(version, connection),
             event.http_version == b"1.1" and conn.they_are_waiting_for_100_continue,
             None if chunked else content_length or 0,
+            connection[0] if connection else "",
         )
 
     def _next_body_event(self) -> BodyData | EndOfRequest | RequestError | _NeedData:

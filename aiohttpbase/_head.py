@@ -13,6 +13,13 @@ backend enforces the same limits and gives the same answers:
    while it is incomplete (python-hyper/h11#182) and llhttp not at all.
 4. Obsolete line folding is refused (400).
 
+Parsing a head is a pure function of its bytes and the server's settings, so the heads
+of bodiless requests are remembered, by their exact bytes, in a dictionary shared by
+the server's connections (``ServerConfig.head_cache``): a head seen before -- a load
+tester's, a page polled by the same browser, a health check -- costs one dictionary
+lookup instead of a parse.  Only successes are remembered, so a hit is a head that
+passed every check above and the backend's.
+
 ``HeadCollector`` holds the connection's receive buffer and this logic; a backend
 subclasses it and implements ``_parse_head``, which turns the complete head at the start
 of the buffer into a ``RequestHead`` (or a ``RequestError``), and ``next_event`` for the
@@ -34,6 +41,9 @@ __all__ = ["HeadCollector", "check_request_line", "keep_alive"]
 _END_OF_HEAD: Final = re.compile(rb"\n\r?\n")
 
 _COMMON_VERSIONS: Final = frozenset({"HTTP/1.1", "HTTP/1.0"})
+
+# Longer heads are not remembered: they are rarely repeated, and would be costly to hold.
+_CACHED_HEAD_BYTES: Final = 4096
 
 # Parser states shared by the backends (a backend may add its own after these).
 HEAD, BODY, DONE, SIMPLE, ERROR, COMPLETE = range(6)
@@ -96,10 +106,28 @@ class HeadCollector:
     sent and ``start_next_request()`` is called: pipelined requests are answered in order.
     """
 
-    __slots__ = ("_config", "_buffer", "_state", "_line", "_scanned", "_eof", "_body_limit", "_body_seen")
+    __slots__ = (
+        "_config",
+        "_buffer",
+        "_state",
+        "_line",
+        "_scanned",
+        "_eof",
+        "_body_limit",
+        "_body_seen",
+        "_head_cache",
+    )
 
-    def __init__(self, config: ServerConfig, body_limit: int | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        body_limit: int | None = None,
+        head_cache: dict[bytes, RequestHead] | None = None,
+    ) -> None:
         self._config = config
+        #: Heads of bodiless requests by their bytes, shared by a server's connections
+        #: (see the module docstring); None to parse every head.
+        self._head_cache = head_cache
         self._buffer = bytearray()
         self._state = HEAD
         #: The checked request line while the rest of its head is still arriving.
@@ -155,6 +183,17 @@ class HeadCollector:
             return NEED_DATA  # the usual call right after a response: nothing arrived yet
         config = self._config
         if self._line is None:
+            cache = self._head_cache
+            if cache is not None:
+                end = buffer.find(b"\r\n\r\n") + 4
+                if end > 3:
+                    # A hit has exactly these bytes, whose head ends here: the first
+                    # blank line of a remembered head is its end.
+                    head = cache.get(bytes(buffer[:end]))
+                    if head is not None:
+                        del buffer[:end]
+                        self._state = COMPLETE
+                        return head
             # RFC 9112 section 2.2: ignore empty lines received before the request line.
             while buffer.startswith((b"\n", b"\r\n")):
                 del buffer[: 1 if buffer[0] == 10 else 2]
@@ -199,7 +238,24 @@ class HeadCollector:
             return self._fail(431, "Too many headers")
         if buffer.find(b"\n ", 0, end) >= 0 or buffer.find(b"\n\t", 0, end) >= 0:
             return self._fail(400, None, "Obsolete line folding is not accepted")
-        return self._parse_head(request_line, line_end, end)
+        if self._head_cache is None:
+            return self._parse_head(request_line, line_end, end)
+        key = bytes(buffer[:end])
+        event = self._parse_head(request_line, line_end, end)
+        if type(event) is RequestHead and event.content_length == 0 and not event.expect_continue:
+            self._remember(key, event)
+        return event
+
+    def _remember(self, key: bytes, head: RequestHead) -> None:
+        cache = self._head_cache
+        assert cache is not None
+        if len(key) > _CACHED_HEAD_BYTES:
+            return
+        if len(cache) >= self._config.head_cache:
+            # Emptied when full: no LRU bookkeeping on the hot path, and a client sending
+            # endless distinct heads only makes its own requests miss.
+            cache.clear()
+        cache[key] = head
 
     def _simple_request(self, line: bytes) -> RequestHead:
         """An HTTP/0.9 request: no headers, no body, and the connection ends after it."""

@@ -86,8 +86,13 @@ class HttptoolsRequestParser(H11RequestParser):
 
     __slots__ = ("_llhttp", "_sink", "_remaining")
 
-    def __init__(self, config: ServerConfig, body_limit: int | None = None) -> None:
-        super().__init__(config, body_limit)
+    def __init__(
+        self,
+        config: ServerConfig,
+        body_limit: int | None = None,
+        head_cache: dict[bytes, RequestHead] | None = None,
+    ) -> None:
+        super().__init__(config, body_limit, head_cache)
         # Made on the first request: an idle connection costs no llhttp state.
         self._llhttp: HttpRequestParser | None = None
         self._sink = _FieldSink()
@@ -203,6 +208,7 @@ class HttptoolsRequestParser(H11RequestParser):
             keep_alive(version, connection),
             expect_continue,
             content_length,
+            connection[0] if connection else "",
         )
 
     def _next_fast_body_event(self) -> BodyData | EndOfRequest | RequestError | _NeedData:

@@ -30,7 +30,7 @@ class RequestParser(Protocol):
     def next_event(self) -> RequestHead | BodyData | EndOfRequest | RequestError | _NeedData: ...
 
 
-ParserFactory = Callable[[ServerConfig, "int | None"], RequestParser]
+ParserFactory = Callable[[ServerConfig, "int | None", "dict[bytes, RequestHead] | None"], RequestParser]
 
 #: Backends by name, in order of preference for ``parser="auto"``: httptools (the C
 #: llhttp parser, the ``speed`` extra) when it is installed, else h11 (the reference).

@@ -90,7 +90,7 @@ class HTTPConnection(asyncio.Protocol):
         self._state = state
         self._bridge = state.bridge
         self._transport: asyncio.Transport | None = None
-        self._parser = state.parser_class(state.config, state.config.max_body_bytes)
+        self._parser = state.parser_class(state.config, state.config.max_body_bytes, state.head_cache)
         self._head: RequestHead | None = None
         self._mode = INLINE
         self._handler: Any = None

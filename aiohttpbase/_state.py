@@ -13,6 +13,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from ._events import RequestHead
 from ._parsers import parser_class
 from ._pool import HandlerThreadPool
 from ._proxy import ProxyTrust
@@ -42,6 +43,8 @@ class ServerState:
         self.config = config
         self.bridge = bridge
         self.parser_class = parser_class(config.parser)
+        #: Parsed heads shared by the connections (see ``_head``); None when turned off.
+        self.head_cache: dict[bytes, RequestHead] | None = {} if config.head_cache > 0 else None
         self.connections: set[HTTPConnection] = set()
         #: Requests still allowed to start; None means no limit (``serve_forever``).
         self.budget: int | None = None

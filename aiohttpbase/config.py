@@ -71,6 +71,9 @@ class ServerConfig:
     forwarded_allow_ips: str = _setting(
         "127.0.0.1,::1", "comma-separated addresses or networks trusted to send proxy headers; * for any"
     )
+    head_cache: int = _setting(
+        256, "distinct request heads (of requests without a body) remembered parsed; 0 parses every head"
+    )
     parser: str = _setting(
         "auto", "request parser: h11 (the reference), httptools, or auto (fastest installed)"
     )

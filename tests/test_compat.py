@@ -404,3 +404,33 @@ def test_send_header_refuses_crlf(serve: Any) -> None:
     raw = server.raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 500 ")
     assert b"evil" not in raw
+
+
+class HeaderMutatingHandler(http.server.BaseHTTPRequestHandler):
+    """Changes its request's headers, as a handler may; the next request must not see it."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = repr(self.headers.items()).encode()
+        self.headers["X-Added"] = "by the handler"  # appends to the list it was given
+        del self.headers["Accept"]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_identical_requests_each_get_their_own_headers(serve: Any) -> None:
+    server = serve(HeaderMutatingHandler)
+    connection = server.connection()
+    bodies = []
+    for _ in range(3):  # byte-identical requests on one connection
+        connection.request("GET", "/", headers={"Accept": "*/*"})
+        bodies.append(connection.getresponse().read())
+    connection.close()
+    assert b"('Accept', '*/*')" in bodies[0] and b"X-Added" not in bodies[0]
+    assert bodies == [bodies[0]] * 3

@@ -164,14 +164,19 @@ _cuts = st.lists(st.integers(0, 10_000), max_size=6)
 _MAX_EVENTS = 10_000
 
 
-def parse_all(factory: Any, pieces: list[bytes], body_limit: int | None) -> list[tuple[Any, ...]]:
+def parse_all(
+    factory: Any,
+    pieces: list[bytes],
+    body_limit: int | None,
+    head_cache: dict[bytes, RequestHead] | None = None,
+) -> list[tuple[Any, ...]]:
     """Feed ``pieces`` (then EOF) to a fresh parser the way a connection does.
 
     Returns the events, normalised to tuples with adjacent body pieces merged, after
     checking their order.  Each ``EndOfRequest`` is treated as "response sent", so the
     next pipelined request is parsed.
     """
-    parser = factory(ServerConfig(), body_limit)
+    parser = factory(ServerConfig(), body_limit, head_cache)
     events: list[tuple[Any, ...]] = []
     state = "head"  # head -> body -> head ... ; "dead" after an error or an HTTP/0.9 exchange
     count = 0
@@ -200,6 +205,7 @@ def parse_all(factory: Any, pieces: list[bytes], body_limit: int | None) -> list
                         event.keep_alive,
                         event.expect_continue,
                         event.has_body,
+                        event.connection,
                     )
                 )
                 state = "simple" if event.version == "HTTP/0.9" else "body"
@@ -274,6 +280,22 @@ def test_parser_events_are_ours_and_split_invariant(
     whole = parse_all(factory, [data + CANARY], body_limit)
     pieces = parse_all(factory, split(data + CANARY, cuts), body_limit)
     assert pieces == whole, "the events depend on how the bytes were split"
+
+
+@pytest.mark.parametrize("backend", sorted(PARSERS))
+@_PARSER_SETTINGS
+@given(data=any_request, cuts=_cuts, body_limit=st.sampled_from([None, 3]))
+def test_remembered_heads_give_the_same_events(
+    backend: str, data: bytes, cuts: list[int], body_limit: int | None
+) -> None:
+    """A connection served from the shared head cache sees exactly what a parse gives."""
+    factory = PARSERS[backend]
+    reference = parse_all(factory, [data + CANARY], body_limit)
+    cache: dict[bytes, RequestHead] = {}
+    filled = parse_all(factory, split(data + CANARY, cuts), body_limit, cache)
+    served = parse_all(factory, [data + CANARY], body_limit, cache)
+    assert filled == reference and served == reference
+    assert all(head.content_length == 0 and not head.expect_continue for head in cache.values())
 
 
 @pytest.mark.skipif(len(PARSERS) < 2, reason="only one parser backend is installed")

@@ -131,7 +131,8 @@ def test_simple_get(backend: str, feed: Any) -> None:
             [("Host", "example"), ("User-Agent", "t"), ("Accept", "*/*")],
             True,
             False,
-            False,
+            0,
+            "",
         ),
         ("end",),
     ]
@@ -243,7 +244,7 @@ def test_many_keep_alive_requests_reuse_one_parser(backend: str) -> None:
 @pytest.mark.parametrize("feed", FEEDS)
 def test_http09_and_leading_empty_lines(backend: str, feed: Any) -> None:
     assert run(backend, feed(b"GET /x\r\nignored")) == [
-        ("head", "GET", "/x", "HTTP/0.9", b"GET /x", [], False, False, 0),
+        ("head", "GET", "/x", "HTTP/0.9", b"GET /x", [], False, False, 0, ""),
         ("end",),
     ]
     events = run(backend, feed(b"\r\n\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"))
@@ -428,3 +429,50 @@ def test_backends_agree_on_mutated_requests(backend_name: str) -> None:
             assert run(backend_name, pieces) == run("h11", pieces), (round_, data)
     for data in SEEDS:
         assert run(backend_name, bytewise(data + follow)) == run("h11", whole(data + follow))
+
+
+# -- the shared head cache --------------------------------------------------------------
+
+
+def test_a_repeated_head_is_served_from_the_cache(backend: str) -> None:
+    cache: dict[bytes, RequestHead] = {}
+    first = PARSERS[backend](ServerConfig(), None, cache)
+    first.feed(GET)
+    head = first.next_event()
+    assert isinstance(head, RequestHead) and list(cache) == [GET]
+    second = PARSERS[backend](ServerConfig(), None, cache)
+    second.feed(GET + b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert second.next_event() is head  # not parsed again
+    assert isinstance(second.next_event(), EndOfRequest)
+    assert second.next_event() is NEED_DATA  # the pipelined request waits its turn
+    second.start_next_request()
+    following = second.next_event()
+    assert isinstance(following, RequestHead) and following.target == "/next"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi",  # a body
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",  # an expectation
+        b"GET / HTTP/1.1\r\n\r\n",  # refused (no Host)
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 5000 + b"\r\n\r\n",  # too long to keep
+    ],
+)
+def test_only_plain_bodiless_heads_are_remembered(backend: str, data: bytes) -> None:
+    cache: dict[bytes, RequestHead] = {}
+    parser = PARSERS[backend](ServerConfig(), None, cache)
+    parser.feed(data)
+    parser.next_event()
+    assert cache == {}
+
+
+def test_a_full_cache_is_emptied_before_it_grows(backend: str) -> None:
+    cache: dict[bytes, RequestHead] = {}
+    config = ServerConfig(head_cache=2)
+    for n in range(5):
+        parser = PARSERS[backend](config, None, cache)
+        parser.feed(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % n)
+        assert isinstance(parser.next_event(), RequestHead)
+        assert 1 <= len(cache) <= 2

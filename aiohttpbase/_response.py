@@ -62,8 +62,8 @@ class FileSegment:
             self.fd = -1
 
 
-# Writer states.
-_HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE, _DISCARD, _DONE = range(6)
+# Writer states; _INTERIM only marks a 1xx head in a framing decision.
+_HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE, _DISCARD, _DONE, _INTERIM = range(7)
 
 
 class ResponseWriter:
@@ -264,7 +264,7 @@ class ResponseWriter:
         head = self._head
         if not head and data.startswith(b"HTTP/") and data.find(b"\r\n\r\n") == len(data) - 4:
             # The common case: end_headers() wrote exactly one whole head.
-            self._start_body(data[:-2], True)
+            self._start_body(data)
             return
         scan_from = max(0, len(head) - 3)
         head += data
@@ -279,64 +279,95 @@ class ResponseWriter:
             return
         end = match.end()
         rest = bytes(head[end:])
-        self._start_body(bytes(head[: match.start() + 1]), head[end - 2 : end] == b"\r\n")
+        self._start_body(bytes(head[:end]))
         head.clear()
         if rest:
             self.write(rest)
 
-    def _start_body(self, head: bytes, crlf: bool) -> None:
-        """Decide framing from a complete head (``head`` ends after its last field line)."""
-        match = _STATUS_LINE.match(head)
-        if match is None:
-            self._state = _UNTIL_CLOSE
-            self._emit(head + (b"\r\n" if crlf else b"\n"))
-            return
-        status = int(match.group(3))
-        http11 = match.group(1) == b"1" and match.group(2) != b"0"
-        if 100 <= status < 200 and status != 101:
+    def _start_body(self, head: bytes) -> None:
+        """Frame the response whose complete head (blank line included) is ``head``."""
+        key = (head, self._method == "HEAD", self._client_http11, self._request_keep_alive)
+        framing = _framings.get(key)
+        if framing is None:
+            framing = _framing(*key)
+            if len(head) <= _FRAMED_HEAD_BYTES:
+                if len(_framings) >= _FRAMINGS_KEPT:
+                    _framings.clear()
+                _framings[key] = framing
+        state, remaining, status, keep_alive, out = framing
+        if state == _INTERIM:
             # Interim response (100 Continue, 103 Early Hints): send it, await the final one.
-            self._out.append(head + b"\r\n")
-            self._out_size += len(head) + 2
+            self._out.append(out)
+            self._out_size += len(out)
             self.flush()
             return
-        self.status = status
-        # One lower-cased copy and a few C-level finds beat splitting the head into fields.
-        lowered = head.lower()
-        content_length = _field_value(lowered, b"\ncontent-length:")
-        chunked = lowered.find(b"\ntransfer-encoding:") >= 0
-        connection = _field_value(lowered, b"\nconnection:") or b""
-        if http11:
-            keep_alive = b"close" not in connection
-        else:
-            keep_alive = b"keep-alive" in connection and b"close" not in connection
-        added = b""
-        if status == 101:
-            state = _UNTIL_CLOSE  # the connection now speaks another protocol
-            keep_alive = False
-        elif self._method == "HEAD" or status in (204, 304):
-            state = _DISCARD
-        elif content_length is not None and content_length.isdigit() and not chunked:
-            state = _LENGTH
-            self._remaining = int(content_length)
-        elif chunked:
-            state = _UNTIL_CLOSE  # the handler chunks by itself; closing keeps us honest
-            keep_alive = False
-        elif http11 and self._client_http11:
-            state = _CHUNKED
-            added = b"Transfer-Encoding: chunked\r\n"
-        else:
-            state = _UNTIL_CLOSE
-            if http11 and b"close" not in connection:
-                added = b"Connection: close\r\n"  # HTTP/1.0 status lines imply it
-            keep_alive = False
         self._state = state
-        if keep_alive and not self._request_keep_alive and http11 and not added:
-            # RFC 9112 section 9.6: the client asked to close; say that we will.
-            added = b"Connection: close\r\n"
-        self._keep_alive = keep_alive and self._request_keep_alive
-        head += added + (b"\r\n" if crlf else b"\n")
-        self._out.append(head)
-        self._out_size += len(head)
+        self._remaining = remaining
+        self.status = status
+        self._keep_alive = keep_alive
+        self._out.append(out)
+        if state == _UNTIL_CLOSE and not status:
+            self.body_bytes += len(out)  # not a status line: it was body all along
+        self._out_size += len(out)
+
+
+# A response's framing is a pure function of its head and of the request it answers, and
+# a handler sends the same head again and again (within the second its Date names), so
+# decisions are remembered: a dictionary hit instead of reading the fields.  Emptied when
+# full, as the request head cache is.
+_Framing = tuple[int, int, int, bool, bytes]
+_framings: dict[tuple[bytes, bool, bool, bool], _Framing] = {}
+_FRAMINGS_KEPT: Final = 256
+_FRAMED_HEAD_BYTES: Final = 4096
+
+
+def _framing(head: bytes, head_request: bool, client_http11: bool, request_keep_alive: bool) -> _Framing:
+    """``(state, body bytes expected, status, keep-alive, head to send)`` for a response
+    whose complete head is ``head``, answering a request with these properties."""
+    match = _STATUS_LINE.match(head)
+    if match is None:
+        return _UNTIL_CLOSE, 0, 0, False, head
+    status = int(match.group(3))
+    http11 = match.group(1) == b"1" and match.group(2) != b"0"
+    if 100 <= status < 200 and status != 101:
+        return _INTERIM, 0, status, False, head
+    # One lower-cased copy and a few C-level finds beat splitting the head into fields.
+    lowered = head.lower()
+    content_length = _field_value(lowered, b"\ncontent-length:")
+    chunked = lowered.find(b"\ntransfer-encoding:") >= 0
+    connection = _field_value(lowered, b"\nconnection:") or b""
+    if http11:
+        keep_alive = b"close" not in connection
+    else:
+        keep_alive = b"keep-alive" in connection and b"close" not in connection
+    added = b""
+    remaining = 0
+    if status == 101:
+        state = _UNTIL_CLOSE  # the connection now speaks another protocol
+        keep_alive = False
+    elif head_request or status in (204, 304):
+        state = _DISCARD
+    elif content_length is not None and content_length.isdigit() and not chunked:
+        state = _LENGTH
+        remaining = int(content_length)
+    elif chunked:
+        state = _UNTIL_CLOSE  # the handler chunks by itself; closing keeps us honest
+        keep_alive = False
+    elif http11 and client_http11:
+        state = _CHUNKED
+        added = b"Transfer-Encoding: chunked\r\n"
+    else:
+        state = _UNTIL_CLOSE
+        if http11 and b"close" not in connection:
+            added = b"Connection: close\r\n"  # HTTP/1.0 status lines imply it
+        keep_alive = False
+    if keep_alive and not request_keep_alive and http11 and not added:
+        # RFC 9112 section 9.6: the client asked to close; say that we will.
+        added = b"Connection: close\r\n"
+    if added:
+        blank = 2 if head.endswith(b"\r\n\r\n") else 1  # the blank line ends CRLF or LF
+        head = head[:-blank] + added + head[-blank:]
+    return state, remaining, status, keep_alive and request_keep_alive, head
 
 
 def _field_value(lowered_head: bytes, marker: bytes) -> bytes | None:

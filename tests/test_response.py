@@ -1,0 +1,86 @@
+"""In memory: how ``ResponseWriter`` frames what a handler writes.
+
+Each case runs twice, so the second answer comes from the remembered framing decision,
+and all cases share one head where they can, so a decision made for one request (HEAD,
+HTTP/1.0, ``Connection: close``) must never leak into another.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from aiohttpbase._response import ResponseWriter
+
+HEAD_200 = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+HEAD_NO_LENGTH = b"HTTP/1.1 200 OK\r\nServer: t\r\n\r\n"
+
+# (method, request version, request keep-alive, head, body) -> (bytes sent, keep-alive)
+CASES = [
+    (("GET", "HTTP/1.1", True, HEAD_200, b"hello"), (HEAD_200 + b"hello", True)),
+    (("HEAD", "HTTP/1.1", True, HEAD_200, b"hello"), (HEAD_200, True)),
+    (
+        ("GET", "HTTP/1.1", False, HEAD_200, b"hello"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello", False),
+    ),
+    (
+        ("GET", "HTTP/1.1", True, HEAD_NO_LENGTH, b"hello"),
+        (b"HTTP/1.1 200 OK\r\nServer: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", True),
+    ),
+    (
+        ("GET", "HTTP/1.0", False, HEAD_NO_LENGTH, b"hello"),
+        (b"HTTP/1.1 200 OK\r\nServer: t\r\nConnection: close\r\n\r\nhello", False),
+    ),
+    (
+        ("GET", "HTTP/1.1", True, b"HTTP/1.0 200 OK\nContent-Length: 2\n\n", b"hi"),
+        (b"HTTP/1.0 200 OK\nContent-Length: 2\n\nhi", False),
+    ),
+    (
+        ("GET", "HTTP/1.1", True, b"HTTP/1.1 204 No Content\r\n\r\n", b"dropped"),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", True),
+    ),
+    (
+        ("GET", "HTTP/1.1", True, b"not a status line\r\n\r\n", b"raw"),
+        (b"not a status line\r\n\r\nraw", False),
+    ),
+]
+
+
+def respond(method: str, version: str, keep_alive: bool, head: bytes, body: bytes) -> tuple[bytes, bool]:
+    sent: list[bytes] = []
+    writer = ResponseWriter(sent.append)
+    writer.start(method, version, keep_alive)
+    writer.write(head)
+    writer.write(body)
+    keep_alive = writer.finish()
+    return b"".join(sent), keep_alive
+
+
+@pytest.mark.parametrize("rounds", [1, 2, 3])
+def test_framing_is_the_same_when_remembered(rounds: int) -> None:
+    for _ in range(rounds):
+        for request, expected in CASES:
+            assert respond(*request) == expected, request
+
+
+def test_interim_head_goes_out_at_once_and_the_final_one_is_framed() -> None:
+    for _ in range(2):
+        sent: list[bytes] = []
+        writer = ResponseWriter(sent.append)
+        writer.start("POST", "HTTP/1.1", True)
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        assert sent == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+        writer.write(HEAD_200 + b"hello")  # head and body in one write
+        assert writer.finish() is True
+        assert b"".join(sent) == b"HTTP/1.1 100 Continue\r\n\r\n" + HEAD_200 + b"hello"
+        assert writer.status == 200 and writer.body_bytes == 5
+
+
+def test_a_head_written_in_pieces_is_framed_like_a_whole_one() -> None:
+    sent: list[bytes] = []
+    writer = ResponseWriter(sent.append)
+    writer.start("GET", "HTTP/1.1", True)
+    for byte in HEAD_NO_LENGTH:
+        writer.write(bytes([byte]))
+    writer.write(b"hello")
+    assert writer.finish() is True
+    assert b"".join(sent) == respond("GET", "HTTP/1.1", True, HEAD_NO_LENGTH, b"hello")[0]

@@ -27,6 +27,22 @@ class ResponseSink(Protocol):
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int: ...
 
 
+class _ClosedSink:
+    """Where a closed ``wfile`` points: its closing flush goes nowhere."""
+
+    def write(self, data: bytes) -> None:
+        raise ValueError("write to closed file")
+
+    def flush(self) -> None:
+        pass
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        raise ValueError("write to closed file")
+
+
+_CLOSED_SINK = _ClosedSink()
+
+
 class ResponseStream(io.BufferedIOBase):
     """``wfile``: a write-only binary stream that feeds one response.
 
@@ -54,6 +70,12 @@ class ResponseStream(io.BufferedIOBase):
     def flush(self) -> None:
         if not self.closed:
             self._sink.flush()
+
+    def close(self) -> None:
+        """Close without sending what is pending: the connection always ends the response
+        right after the handler, and sends it then with its last framing bytes."""
+        self._sink = _CLOSED_SINK  # IOBase.close() flushes before it marks us closed
+        super().close()
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """Send ``count`` bytes (all to the end if None) of the open regular ``file`` from

@@ -10,6 +10,8 @@ serves, wherever the class still uses the stdlib's own version (``serving_class`
 * ``date_time_string()`` for "now" is computed once per second, not per response;
 * ``setup`` takes the connection's streams directly, and ``wfile`` accepts ``str``
   (UTF-8) as Python 2's ``BaseHTTPServer`` did;
+* ``finish`` closes ``wfile`` without sending what is pending: the server sends it at
+  once, together with the bytes that end the response;
 * ``log_request`` leaves the access line to the server, which writes it through the
   ``aiohttpbase.access`` logger once the response is complete (same format by default).
   A class that overrides ``log_message`` or ``log_request`` keeps full control.
@@ -25,7 +27,7 @@ import socketserver
 import time
 from typing import Any
 
-from ._streams import ConnectionProxy
+from ._streams import ConnectionProxy, ResponseStream
 
 __all__ = ["BaseHTTPRequestHandler", "ServingMixin", "serving_class"]
 
@@ -77,6 +79,15 @@ class ServingMixin:
             _date_cache = (now, _STDLIB.date_time_string(self, now))
         return _date_cache[1]
 
+    def finish(self: Any) -> None:
+        if type(self.wfile) is ResponseStream:
+            # Nothing to flush: the connection ends the response right after this, in one
+            # write with its framing's last bytes (a chunked body's end, say).
+            self.wfile.close()
+            self.rfile.close()
+        else:  # a stream of the handler's own (a wrapper, a capture) is flushed as usual
+            socketserver.StreamRequestHandler.finish(self)
+
     def log_request(self: Any, code: Any = "-", size: Any = "-") -> None:
         request = getattr(self, "request", None)
         if isinstance(request, ConnectionProxy) and type(self).log_message is _STDLIB.log_message:
@@ -89,7 +100,7 @@ class BaseHTTPRequestHandler(ServingMixin, http.server.BaseHTTPRequestHandler):
     """``http.server.BaseHTTPRequestHandler`` with the differences in the module docstring."""
 
 
-_GRAFTED = ("setup", "send_response_only", "send_header", "date_time_string", "log_request")
+_GRAFTED = ("setup", "send_response_only", "send_header", "date_time_string", "finish", "log_request")
 _serving_classes: dict[type, type] = {}
 
 

@@ -32,7 +32,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
 from ._h11_parser import H11RequestParser
-from ._head import DONE, keep_alive
+from ._head import DONE, HEAD, keep_alive
 from .config import ServerConfig
 
 __all__ = ["HttptoolsRequestParser"]
@@ -101,9 +101,12 @@ class HttptoolsRequestParser(H11RequestParser):
 
     def next_event(self) -> RequestHead | BodyData | EndOfRequest | RequestError | _NeedData:
         """The next event, or ``NEED_DATA``."""
-        if self._state == _FAST_BODY:
+        state = self._state
+        if state == HEAD:  # (called directly: this runs two or three times a request)
+            return self._next_head_event()
+        if state == _FAST_BODY:
             return self._next_fast_body_event()
-        return super().next_event()  # the head, and bodies h11 reads
+        return H11RequestParser.next_event(self)  # bodies h11 reads, and the ends
 
     def _new_llhttp(self) -> HttpRequestParser:
         parser = HttpRequestParser(self._sink)

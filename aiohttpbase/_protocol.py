@@ -610,8 +610,8 @@ class HTTPConnection(asyncio.Protocol):
         self._served += 1
         if keep_alive and not self._must_close and not self._state.shutting_down:
             self._waiting_since = self._loop.time()
+            # Reading resumes (if it was paused) in _process, which every caller runs next.
             self._parser.start_next_request()
-            self._update_reading()
         else:
             self._close()
 

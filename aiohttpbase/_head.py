@@ -189,9 +189,13 @@ class HeadCollector:
                 if end > 3:
                     # A hit has exactly these bytes, whose head ends here: the first
                     # blank line of a remembered head is its end.
-                    head = cache.get(bytes(buffer[:end]))
+                    whole = end == len(buffer)  # the usual case: one copy, not two
+                    head = cache.get(bytes(buffer) if whole else bytes(buffer[:end]))
                     if head is not None:
-                        del buffer[:end]
+                        if whole:
+                            buffer.clear()
+                        else:
+                            del buffer[:end]
                         self._state = COMPLETE
                         return head
             # RFC 9112 section 2.2: ignore empty lines received before the request line.

@@ -51,31 +51,36 @@ class ResponseStream(io.BufferedIOBase):
     them -- write text.
     """
 
+    __slots__ = ("_sink", "_drain")
+
     def __init__(self, sink: ResponseSink, drain: Callable[[], Awaitable[None]] | None = None) -> None:
         self._sink = sink
         self._drain = drain
+
+    # Closed is "the sink is _CLOSED_SINK": one attribute store closes the stream, and
+    # IOBase's own close() (a flush through Python, then a flag) is not needed.  IOBase
+    # reads this property wherever it checks for a closed file (and when collected).
+    @property
+    def closed(self) -> bool:
+        return self._sink is _CLOSED_SINK
+
+    def close(self) -> None:
+        """Close without sending what is pending: the connection always ends the response
+        right after the handler, and sends it then with its last framing bytes."""
+        self._sink = _CLOSED_SINK
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        if self.closed:
-            raise ValueError("write to closed file")
         if type(data) is not bytes:
             # A copy of buffers: output may be queued, and the caller may reuse its buffer.
             data = data.encode("utf-8") if isinstance(data, str) else memoryview(data).tobytes()
-        self._sink.write(data)
+        self._sink.write(data)  # a closed stream's sink raises ValueError
         return len(data)
 
     def flush(self) -> None:
-        if not self.closed:
-            self._sink.flush()
-
-    def close(self) -> None:
-        """Close without sending what is pending: the connection always ends the response
-        right after the handler, and sends it then with its last framing bytes."""
-        self._sink = _CLOSED_SINK  # IOBase.close() flushes before it marks us closed
-        super().close()
+        self._sink.flush()  # nothing to do once closed
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         """Send ``count`` bytes (all to the end if None) of the open regular ``file`` from
@@ -85,8 +90,6 @@ class ResponseStream(io.BufferedIOBase):
         on plain TCP; raises ``io.UnsupportedOperation`` where that is not possible (before
         the head is complete, or on a worker thread, where a copy loop is just as bounded).
         """
-        if self.closed:
-            raise ValueError("write to closed file")
         return self._sink.sendfile(file, offset, count)
 
     async def drain(self) -> None:

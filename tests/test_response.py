@@ -8,6 +8,7 @@ HTTP/1.0, ``Connection: close``) must never leak into another.
 from __future__ import annotations
 
 import http.server
+import io
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 import aiohttpbase
 from aiohttpbase._protocol import HTTPConnection
 from aiohttpbase._response import ResponseWriter
+from aiohttpbase._streams import ResponseStream
 
 HEAD_200 = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
 HEAD_NO_LENGTH = b"HTTP/1.1 200 OK\r\nServer: t\r\n\r\n"
@@ -145,3 +147,25 @@ def test_a_small_response_leaves_in_one_write_even_when_chunked() -> None:
         server.server_close()
     assert len(transport.writes) == 1
     assert transport.writes[0].endswith(b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+
+
+def test_wfile_behaves_as_a_binary_file() -> None:
+    sent: list[bytes] = []
+    writer = ResponseWriter(sent.append)
+    writer.start("GET", "HTTP/1.1", True)
+    stream = ResponseStream(writer)
+    assert stream.writable() and not stream.closed
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")  # a text layer over it
+    text.write("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhé\n")
+    text.flush()
+    assert stream.write(memoryview(b"ab")[:1]) == 1  # copied: the caller may reuse it
+    with stream:
+        pass
+    assert stream.closed
+    with pytest.raises(ValueError):
+        stream.write(b"late")
+    with pytest.raises(ValueError):
+        stream.sendfile(io.BytesIO())
+    stream.flush()  # harmless once closed, as the stdlib's finish() may call it
+    writer.finish()
+    assert b"".join(sent) == b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nh\xc3\xa9\na"

@@ -150,7 +150,7 @@ class HandlerBridge:
         headers = handler.MessageClass()
         # email.message.Message keeps its fields in this list; filling it directly skips
         # the email parser, the most expensive part of the stdlib's parse_request.
-        headers._headers = list(head.headers)  # a copy: parsed heads may be shared (HeadCache)
+        headers._headers = list(head.headers)  # a copy: parsed heads are shared (head cache)
         handler.headers = headers
         if version == "HTTP/0.9":
             return handler, True

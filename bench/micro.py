@@ -4,7 +4,10 @@ Feeds ``GET /`` requests through a real ``HTTPConnection`` (parser, handler brid
 response writer) over a stand-in transport, so the figure is the server's own per-request
 CPU cost and is repeatable on a noisy machine.  Usage:
 
-    python bench/micro.py [--parser h11|httptools] [--requests N] [--profile]
+    python bench/micro.py [--parser h11|httptools] [--head-cache N] [--requests N] [--profile]
+
+Every request is the same, so with the head cache on (the default) each head after the
+first is a cache hit; ``--head-cache 0`` measures a full parse per request.
 """
 
 from __future__ import annotations
@@ -57,9 +60,10 @@ class NullTransport:
 
 
 def run(
-    parser: str, requests: int, handler: type[http.server.BaseHTTPRequestHandler]
+    parser: str, requests: int, handler: type[http.server.BaseHTTPRequestHandler], head_cache: int = 256
 ) -> tuple[float, NullTransport]:
-    server = aiohttpbase.HTTPServer(("127.0.0.1", 0), handler, config=aiohttpbase.ServerConfig(parser=parser))
+    config = aiohttpbase.ServerConfig(parser=parser, head_cache=head_cache)
+    server = aiohttpbase.HTTPServer(("127.0.0.1", 0), handler, config=config)
     transport = NullTransport()
 
     async def cycle() -> float:
@@ -82,20 +86,21 @@ def run(
 def main() -> None:
     args = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     args.add_argument("--parser", default="h11")
+    args.add_argument("--head-cache", type=int, default=256)
     args.add_argument("--requests", type=int, default=50_000)
     args.add_argument("--profile", action="store_true")
     options = args.parse_args()
-    run(options.parser, 2000, HelloHandler)  # warm up
+    run(options.parser, 2000, HelloHandler, options.head_cache)  # warm up
     if options.profile:
         profiler = cProfile.Profile()
         profiler.enable()
-    elapsed, transport = run(options.parser, options.requests, HelloHandler)
+    elapsed, transport = run(options.parser, options.requests, HelloHandler, options.head_cache)
     if options.profile:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     per = elapsed / options.requests
     print(
-        f"{options.parser}: {options.requests} requests in {elapsed:.2f} s = {1 / per:,.0f} req/s "
+        f"{options.parser} (head cache {options.head_cache}): {options.requests} requests in {elapsed:.2f} s = {1 / per:,.0f} req/s "
         f"({per * 1e6:.1f} us each), {transport.writes / options.requests:.2f} writes per response"
     )
 

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from . import targets
 from .results import NOISY_OTHER_CORES, Run, Summary
 
 
@@ -52,6 +53,7 @@ def markdown(summaries: list[Summary], meta: dict[str, Any]) -> str:
         lines.append(f"> note: {note}")
     if meta.get("notes"):
         lines.append("")
+    lines += targets.markdown(summaries)
     cells: dict[tuple[str, int], list[Summary]] = {}
     for s in summaries:
         cells.setdefault((s.workload, s.concurrency), []).append(s)

@@ -64,6 +64,8 @@ def _aiohttpbase(handler: str, *extra: str) -> Callable[[int], list[str]]:
 
 
 _LOG_CELLS = frozenset({("hello", 64)})
+#: Where the "-parse" variants (head cache off: every request head parsed) are measured.
+_PARSE_CELLS = frozenset({("hello", 64), ("hello", 256), ("headers-20", 64)})
 
 SERVERS: dict[str, ServerSpec] = {
     s.name: s
@@ -95,6 +97,21 @@ SERVERS: dict[str, ServerSpec] = {
             _aiohttpbase("HelloHandler", "--parser", "httptools"),
             aiohttpbase=True,
             needs_parser_flag=True,
+        ),
+        ServerSpec(
+            "aiohttpbase-h11-parse",
+            "aiohttpbase-h11 with --head-cache 0: every request head parsed by h11",
+            _aiohttpbase("HelloHandler", "--parser", "h11", "--head-cache", "0"),
+            aiohttpbase=True,
+            only_cells=_PARSE_CELLS,
+        ),
+        ServerSpec(
+            "aiohttpbase-httptools-parse",
+            "aiohttpbase-httptools with --head-cache 0: every request head parsed by llhttp",
+            _aiohttpbase("HelloHandler", "--parser", "httptools", "--head-cache", "0"),
+            aiohttpbase=True,
+            needs_parser_flag=True,
+            only_cells=_PARSE_CELLS,
         ),
         ServerSpec(
             "stdlib-nodelay-log",

@@ -28,7 +28,6 @@ body.  After any error no further byte of the connection is parsed.
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 from ._events import NEED_DATA, RequestError, RequestHead, _NeedData
@@ -36,9 +35,6 @@ from .config import ServerConfig
 
 __all__ = ["HeadCollector", "check_request_line", "keep_alive"]
 
-# A blank line ends the head; h11 accepts bare LF line endings, and so do we.  One C-level
-# regex search per read (not per byte), resumed where the previous read's search ended.
-_END_OF_HEAD: Final = re.compile(rb"\n\r?\n")
 
 _COMMON_VERSIONS: Final = frozenset({"HTTP/1.1", "HTTP/1.0"})
 
@@ -96,6 +92,21 @@ def keep_alive(version: str, connection_values: list[str]) -> bool:
     if version == "HTTP/1.1":
         return "close" not in tokens
     return "keep-alive" in tokens and "close" not in tokens
+
+
+def _end_of_head(buffer: bytearray, start: int) -> int:
+    """Where the head in ``buffer`` ends (just after its blank line), or -1.
+
+    A blank line ends the head; h11 accepts bare LF line endings, and so do we: the first
+    ``\n\r\n`` or ``\n\n`` from ``start``, whichever comes first.  Two C-level finds (a
+    regex search costs three times as much), once per read, resumed where the previous
+    read's search ended.
+    """
+    crlf = buffer.find(b"\n\r\n", start)
+    lf = buffer.find(b"\n\n", start, crlf + 1 if crlf >= 0 else len(buffer))
+    if lf >= 0:
+        return lf + 2
+    return crlf + 3 if crlf >= 0 else -1
 
 
 class HeadCollector:
@@ -226,15 +237,14 @@ class HeadCollector:
         else:
             line_end = buffer.find(b"\n")
             request_line = bytes(buffer[:line_end]).rstrip(b"\r")
-        match = _END_OF_HEAD.search(buffer, max(line_end, self._scanned - 2))
-        if match is None:
+        end = _end_of_head(buffer, max(line_end, self._scanned - 2))
+        if end < 0:
             if len(buffer) > config.max_header_bytes:
                 return self._fail(431, "Request header fields too large")
             if self._eof:
                 return self._fail(0)
             self._scanned = len(buffer)
             return NEED_DATA
-        end = match.end()
         if end > config.max_header_bytes:
             return self._fail(431, "Request header fields too large")
         # Counting and finding in the buffer itself: no copy of the head is made here.

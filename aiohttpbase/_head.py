@@ -195,7 +195,9 @@ class HeadCollector:
         config = self._config
         if self._line is None:
             cache = self._head_cache
-            if cache is not None:
+            # Looked up on a head's first read only: a head dribbling in must not cost a
+            # search of everything received so far per read.
+            if cache is not None and not self._scanned:
                 end = buffer.find(b"\r\n\r\n") + 4
                 if end > 3:
                     # A hit has exactly these bytes, whose head ends here: the first

@@ -18,7 +18,18 @@ from __future__ import annotations
 import h11
 
 from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
-from ._head import BODY, COMPLETE, DONE, ERROR, HEAD, SIMPLE, HeadCollector, check_request_line, keep_alive
+from ._head import (
+    BODY,
+    COMPLETE,
+    DONE,
+    ERROR,
+    HEAD,
+    LENGTH_BODY,
+    SIMPLE,
+    HeadCollector,
+    check_request_line,
+    keep_alive,
+)
 from .config import ServerConfig
 
 __all__ = ["H11RequestParser", "check_request_line"]
@@ -63,6 +74,8 @@ class H11RequestParser(HeadCollector):
         if state == COMPLETE:
             self._state = DONE
             return END_OF_REQUEST
+        if state == LENGTH_BODY:
+            return self._next_length_body_event()
         if state == SIMPLE:
             self._state = ERROR  # an HTTP/0.9 exchange always ends the connection
             return END_OF_REQUEST

@@ -14,11 +14,12 @@ backend enforces the same limits and gives the same answers:
 4. Obsolete line folding is refused (400).
 
 Parsing a head is a pure function of its bytes and the server's settings, so the heads
-of bodiless requests are remembered, by their exact bytes, in a dictionary shared by
-the server's connections (``ServerConfig.head_cache``): a head seen before -- a load
-tester's, a page polled by the same browser, a health check -- costs one dictionary
-lookup instead of a parse.  Only successes are remembered, so a hit is a head that
-passed every check above and the backend's.
+of requests without a body or with a plain Content-Length one are remembered, by their
+exact bytes, in a dictionary shared by the server's connections
+(``ServerConfig.head_cache``): a head seen before -- a load tester's, a page polled by the
+same browser, a health check, a form posted again -- costs one dictionary lookup instead
+of a parse, and its body is sliced from the buffer.  Only successes are remembered, so a
+hit is a head that passed every check above and the backend's.
 
 ``HeadCollector`` holds the connection's receive buffer and this logic; a backend
 subclasses it and implements ``_parse_head``, which turns the complete head at the start
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._events import NEED_DATA, RequestError, RequestHead, _NeedData
+from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
 from .config import ServerConfig
 
 __all__ = ["HeadCollector", "check_request_line", "keep_alive"]
@@ -42,8 +43,9 @@ _COMMON_VERSIONS: Final = frozenset({"HTTP/1.1", "HTTP/1.0"})
 _CACHED_HEAD_BYTES: Final = 4096
 
 # Parser states shared by the backends (a backend may add its own after these).
-HEAD, BODY, DONE, SIMPLE, ERROR, COMPLETE = range(6)
+HEAD, BODY, DONE, SIMPLE, ERROR, COMPLETE, LENGTH_BODY = range(7)
 # COMPLETE: a request without a body was parsed; its EndOfRequest is the next event.
+# LENGTH_BODY: a plain Content-Length body, sliced from the buffer (_next_length_body_event).
 
 
 def check_request_line(line: str) -> RequestError | tuple[str, str, str]:
@@ -127,6 +129,7 @@ class HeadCollector:
         "_body_limit",
         "_body_seen",
         "_head_cache",
+        "_remaining",
     )
 
     def __init__(
@@ -149,6 +152,8 @@ class HeadCollector:
         #: Bodies larger than this are refused with 413 (None: no limit).
         self._body_limit = body_limit
         self._body_seen = 0
+        #: Body bytes still to come in state ``LENGTH_BODY``.
+        self._remaining = 0
 
     @property
     def buffered_bytes(self) -> int:
@@ -204,12 +209,15 @@ class HeadCollector:
                     # blank line of a remembered head is its end.
                     whole = end == len(buffer)  # the usual case: one copy, not two
                     head = cache.get(bytes(buffer) if whole else bytes(buffer[:end]))
-                    if head is not None:
+                    length = 0 if head is None else head.content_length or 0
+                    # (Under a lower body limit than the one it was parsed with, a head is
+                    # parsed again, to be refused.)
+                    if head is not None and (self._body_limit is None or length <= self._body_limit):
                         if whole:
                             buffer.clear()
                         else:
                             del buffer[:end]
-                        self._state = COMPLETE
+                        self._start_length_body(length)
                         return head
             # RFC 9112 section 2.2: ignore empty lines received before the request line.
             while buffer.startswith((b"\n", b"\r\n")):
@@ -258,7 +266,7 @@ class HeadCollector:
             return self._parse_head(request_line, line_end, end)
         key = bytes(buffer[:end])
         event = self._parse_head(request_line, line_end, end)
-        if type(event) is RequestHead and event.content_length == 0 and not event.expect_continue:
+        if type(event) is RequestHead and event.content_length is not None and not event.expect_continue:
             self._remember(key, event)
         return event
 
@@ -272,6 +280,33 @@ class HeadCollector:
             # endless distinct heads only makes its own requests miss.
             cache.clear()
         cache[key] = head
+
+    def _start_length_body(self, length: int) -> None:
+        """The head is consumed; ``length`` body bytes follow (none: the request is complete)."""
+        if length:
+            self._remaining = length
+            self._state = LENGTH_BODY
+        else:
+            self._state = COMPLETE
+
+    def _next_length_body_event(self) -> BodyData | EndOfRequest | RequestError | _NeedData:
+        """State ``LENGTH_BODY``: what has arrived of the body, then its end.  The bytes are
+        sliced straight from the buffer; what follows waits for ``start_next_request``."""
+        remaining = self._remaining
+        if not remaining:
+            self._state = DONE
+            return END_OF_REQUEST
+        buffer = self._buffer
+        if not buffer:
+            return self._fail(0) if self._eof else NEED_DATA  # a client leaving mid-body
+        if len(buffer) <= remaining:
+            data = bytes(buffer)
+            buffer.clear()
+        else:
+            data = bytes(buffer[:remaining])
+            del buffer[:remaining]
+        self._remaining = remaining - len(data)
+        return BodyData(data)
 
     def _simple_request(self, line: bytes) -> RequestHead:
         """An HTTP/0.9 request: no headers, no body, and the connection ends after it."""

@@ -4,7 +4,7 @@ Theory of operation: the shared ``HeadCollector`` finds the head and enforces th
 and the stdlib's request-line rules, exactly as for h11.  Then llhttp splits the header
 block into fields, and a short Python pass decides whether the request is *plainly
 fine*.  If it is, the request is served from what llhttp produced and its
-Content-Length body is sliced straight out of the receive buffer.  If it is not --
+Content-Length body is sliced straight out of the receive buffer (``HeadCollector``).  If it is not --
 llhttp refused it, or anything about it is unusual (a Transfer-Encoding, an odd
 Content-Length, a missing or repeated Host, a control character, a method that is not
 plain letters) -- the head is handed to the h11 backend, which this class extends, and
@@ -30,15 +30,12 @@ from typing import Final
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
-from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
+from ._events import BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
 from ._h11_parser import H11RequestParser
-from ._head import DONE, HEAD, keep_alive
+from ._head import HEAD, keep_alive
 from .config import ServerConfig
 
 __all__ = ["HttptoolsRequestParser"]
-
-#: Our own state: a Content-Length body (possibly empty) taken from the buffer directly.
-_FAST_BODY: Final = 6
 
 # What llhttp is told the request line was (see the module docstring).
 _REQUEST_LINE: Final = b"GET / HTTP/1.1\r\n"
@@ -84,7 +81,7 @@ class _FieldSink:
 class HttptoolsRequestParser(H11RequestParser):
     """Request events from llhttp, with h11 deciding every unusual request."""
 
-    __slots__ = ("_llhttp", "_sink", "_remaining")
+    __slots__ = ("_llhttp", "_sink")
 
     def __init__(
         self,
@@ -96,17 +93,13 @@ class HttptoolsRequestParser(H11RequestParser):
         # Made on the first request: an idle connection costs no llhttp state.
         self._llhttp: HttpRequestParser | None = None
         self._sink = _FieldSink()
-        #: Body bytes still to come in state ``_FAST_BODY``.
-        self._remaining = 0
 
     def next_event(self) -> RequestHead | BodyData | EndOfRequest | RequestError | _NeedData:
         """The next event, or ``NEED_DATA``."""
         state = self._state
         if state == HEAD:  # (called directly: this runs two or three times a request)
             return self._next_head_event()
-        if state == _FAST_BODY:
-            return self._next_fast_body_event()
-        return H11RequestParser.next_event(self)  # bodies h11 reads, and the ends
+        return H11RequestParser.next_event(self)  # bodies, and the ends
 
     def _new_llhttp(self) -> HttpRequestParser:
         parser = HttpRequestParser(self._sink)
@@ -200,8 +193,7 @@ class HttptoolsRequestParser(H11RequestParser):
         if content_length or not reuse:
             self._llhttp = None  # mid-body or after an upgrade: start afresh next time
         del buffer[:end]
-        self._remaining = content_length
-        self._state = _FAST_BODY
+        self._start_length_body(content_length)
         return RequestHead(
             method,
             target,
@@ -213,20 +205,3 @@ class HttptoolsRequestParser(H11RequestParser):
             content_length,
             connection[0] if connection else "",
         )
-
-    def _next_fast_body_event(self) -> BodyData | EndOfRequest | RequestError | _NeedData:
-        remaining = self._remaining
-        if not remaining:
-            self._state = DONE  # what follows in the buffer waits for start_next_request
-            return END_OF_REQUEST
-        buffer = self._buffer
-        if not buffer:
-            return self._fail(0) if self._eof else NEED_DATA  # a client leaving mid-body
-        if len(buffer) <= remaining:
-            data = bytes(buffer)
-            buffer.clear()
-        else:
-            data = bytes(buffer[:remaining])
-            del buffer[:remaining]
-        self._remaining = remaining - len(data)
-        return BodyData(data)

@@ -33,13 +33,14 @@ def run(
     config: ServerConfig | None = None,
     body_limit: int | None = None,
     eof: bool = True,
+    head_cache: dict[bytes, RequestHead] | None = None,
 ) -> list[Any]:
     """Feed ``pieces`` and collect normalized events, starting each next request at once.
 
     Heads become tuples of all their fields, adjacent body pieces are joined into one
     ``("body", bytes)``, errors become ``("error", status, message, explain)``.
     """
-    parser = PARSERS[backend](config or ServerConfig(), body_limit)
+    parser = PARSERS[backend](config or ServerConfig(), body_limit, head_cache)
     out: list[Any] = []
 
     def drain() -> None:
@@ -450,17 +451,29 @@ def test_a_repeated_head_is_served_from_the_cache(backend: str) -> None:
     assert isinstance(following, RequestHead) and following.target == "/next"
 
 
+def test_a_repeated_head_with_a_body_is_remembered_and_its_body_sliced(backend: str) -> None:
+    post = b"POST /f HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+    cache: dict[bytes, RequestHead] = {}
+    pieces = [post + b"he", b"llo" + GET]
+    first = run(backend, pieces, head_cache=cache)
+    assert list(cache) == [post, GET]
+    assert run(backend, pieces, head_cache=cache) == first  # now both heads are hits
+    assert [e[0] for e in first] == ["head", "body", "end", "head", "end"]
+    assert first[1] == ("body", b"hello")
+    # A parser with a lower body limit refuses the remembered head, as a parse would.
+    assert run(backend, pieces, body_limit=3, head_cache=cache)[-1][:2] == ("error", 413)
+
+
 @pytest.mark.parametrize(
     "data",
     [
-        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi",  # a body
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",  # an expectation
         b"GET / HTTP/1.1\r\n\r\n",  # refused (no Host)
         b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 5000 + b"\r\n\r\n",  # too long to keep
     ],
 )
-def test_only_plain_bodiless_heads_are_remembered(backend: str, data: bytes) -> None:
+def test_only_heads_with_a_known_length_and_no_expectation_are_remembered(backend: str, data: bytes) -> None:
     cache: dict[bytes, RequestHead] = {}
     parser = PARSERS[backend](ServerConfig(), None, cache)
     parser.feed(data)

@@ -33,15 +33,17 @@ REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\nAccept:
 
 
 class NullTransport:
-    """Enough of a transport for one connection: counts what is written."""
+    """Enough of a transport for one connection: counts what is written, keeps the last write."""
 
     def __init__(self) -> None:
         self.written = 0
         self.writes = 0
+        self.last = b""
 
     def write(self, data: bytes) -> None:
         self.written += len(data)
         self.writes += 1
+        self.last = data
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 40000)}.get(name, default)

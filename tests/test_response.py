@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-import aiohttpbase
-from aiohttpbase._protocol import HTTPConnection
 from aiohttpbase._response import ResponseWriter
 from aiohttpbase._streams import ResponseStream
+from bench import micro
 
 HEAD_200 = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
 HEAD_NO_LENGTH = b"HTTP/1.1 200 OK\r\nServer: t\r\n\r\n"
@@ -93,31 +92,6 @@ def test_a_head_written_in_pieces_is_framed_like_a_whole_one() -> None:
     assert b"".join(sent) == respond("GET", "HTTP/1.1", True, HEAD_NO_LENGTH, b"hello")[0]
 
 
-class CountingTransport:
-    """Stands in for a transport: records each write."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 40000)}.get(name, default)
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 class ChunkedHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -131,22 +105,10 @@ class ChunkedHandler(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_small_response_leaves_in_one_write_even_when_chunked() -> None:
-    server = aiohttpbase.HTTPServer(("127.0.0.1", 0), ChunkedHandler)
-    transport = CountingTransport()
-
-    async def exchange() -> None:
-        connection = HTTPConnection(server._ensure_state())
-        connection.connection_made(transport)  # type: ignore[arg-type]
-        connection.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-
-    loop = aiohttpbase.new_event_loop()
-    try:
-        loop.run_until_complete(exchange())
-    finally:
-        loop.close()
-        server.server_close()
-    assert len(transport.writes) == 1
-    assert transport.writes[0].endswith(b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+    # bench/micro.py feeds requests through a real HTTPConnection over a stand-in transport.
+    _, transport = micro.run("h11", 3, ChunkedHandler)
+    assert transport.writes == 3
+    assert transport.last.endswith(b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
 
 
 def test_wfile_behaves_as_a_binary_file() -> None:

@@ -7,7 +7,8 @@ serves, wherever the class still uses the stdlib's own version (``serving_class`
 
 * ``send_header`` and ``send_response`` refuse CR and LF (``ValueError``) instead of
   letting them split the response (the stdlib documents this injection risk);
-* ``date_time_string()`` for "now" is computed once per second, not per response;
+* ``date_time_string()`` for "now" and ``log_date_time_string()`` are computed once per
+  second, not per response;
 * ``setup`` takes the connection's streams directly, and ``wfile`` accepts ``str``
   (UTF-8) as Python 2's ``BaseHTTPServer`` did;
 * ``finish`` closes ``wfile`` without sending what is pending: the server sends it at
@@ -33,6 +34,7 @@ __all__ = ["BaseHTTPRequestHandler", "ServingMixin", "serving_class"]
 
 _STDLIB = http.server.BaseHTTPRequestHandler
 _date_cache: tuple[int, str] = (0, "")
+_log_date_cache: tuple[int, Any, str] = (0, None, "")
 
 
 def _check_field(what: str, text: str) -> None:
@@ -88,6 +90,18 @@ class ServingMixin:
         else:  # a stream of the handler's own (a wrapper, a capture) is flushed as usual
             socketserver.StreamRequestHandler.finish(self)
 
+    def log_date_time_string(self: Any) -> str:
+        # The stdlib's format, computed once per second: a handler that logs every request
+        # asks for it every request.  Keyed by the class's month names, which it may change.
+        global _log_date_cache
+        now = int(time.time())
+        months = self.monthname
+        if _log_date_cache[0] != now or _log_date_cache[1] is not months:
+            year, month, day, hh, mm, ss, *_ = time.localtime(now)
+            text = "%02d/%3s/%04d %02d:%02d:%02d" % (day, months[month], year, hh, mm, ss)
+            _log_date_cache = (now, months, text)
+        return _log_date_cache[2]
+
     def log_request(self: Any, code: Any = "-", size: Any = "-") -> None:
         request = getattr(self, "request", None)
         if isinstance(request, ConnectionProxy) and type(self).log_message is _STDLIB.log_message:
@@ -100,7 +114,15 @@ class BaseHTTPRequestHandler(ServingMixin, http.server.BaseHTTPRequestHandler):
     """``http.server.BaseHTTPRequestHandler`` with the differences in the module docstring."""
 
 
-_GRAFTED = ("setup", "send_response_only", "send_header", "date_time_string", "finish", "log_request")
+_GRAFTED = (
+    "setup",
+    "send_response_only",
+    "send_header",
+    "date_time_string",
+    "log_date_time_string",
+    "finish",
+    "log_request",
+)
 _serving_classes: dict[type, type] = {}
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttpbase
+from aiohttpbase.handlers import serving_class
 from tests import handlers
 from tests.conftest import recv_all
 
@@ -434,3 +435,21 @@ def test_identical_requests_each_get_their_own_headers(serve: Any) -> None:
     connection.close()
     assert b"('Accept', '*/*')" in bodies[0] and b"X-Added" not in bodies[0]
     assert bodies == [bodies[0]] * 3
+
+
+def test_timestamps_are_the_stdlibs_though_computed_once_a_second() -> None:
+    class Localised(http.server.BaseHTTPRequestHandler):
+        monthname = [None, *(name.upper() for name in http.server.BaseHTTPRequestHandler.monthname[1:])]
+
+    for cls in (http.server.BaseHTTPRequestHandler, Localised):
+        served = serving_class(cls)
+        handler = served.__new__(served)
+        for _ in range(2):  # the second answer comes from the per-second cache
+            before = http.server.BaseHTTPRequestHandler.log_date_time_string(handler)
+            ours = handler.log_date_time_string()
+            after = http.server.BaseHTTPRequestHandler.log_date_time_string(handler)
+            assert ours in (before, after)
+            before = http.server.BaseHTTPRequestHandler.date_time_string(handler)
+            ours = handler.date_time_string()
+            after = http.server.BaseHTTPRequestHandler.date_time_string(handler)
+            assert ours in (before, after)

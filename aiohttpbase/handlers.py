@@ -29,12 +29,12 @@ import time
 from typing import Any
 
 from ._streams import ConnectionProxy, ResponseStream
+from .logs import log_time
 
 __all__ = ["BaseHTTPRequestHandler", "ServingMixin", "serving_class"]
 
 _STDLIB = http.server.BaseHTTPRequestHandler
 _date_cache: tuple[int, str] = (0, "")
-_log_date_cache: tuple[int, Any, str] = (0, None, "")
 
 
 def _check_field(what: str, text: str) -> None:
@@ -91,16 +91,7 @@ class ServingMixin:
             socketserver.StreamRequestHandler.finish(self)
 
     def log_date_time_string(self: Any) -> str:
-        # The stdlib's format, computed once per second: a handler that logs every request
-        # asks for it every request.  Keyed by the class's month names, which it may change.
-        global _log_date_cache
-        now = int(time.time())
-        months = self.monthname
-        if _log_date_cache[0] != now or _log_date_cache[1] is not months:
-            year, month, day, hh, mm, ss, *_ = time.localtime(now)
-            text = "%02d/%3s/%04d %02d:%02d:%02d" % (day, months[month], year, hh, mm, ss)
-            _log_date_cache = (now, months, text)
-        return _log_date_cache[2]
+        return log_time(self.monthname)
 
     def log_request(self: Any, code: Any = "-", size: Any = "-") -> None:
         request = getattr(self, "request", None)

@@ -110,9 +110,19 @@ class RequestFacts:
         self.duration = duration
 
 
-def _stdlib_time() -> str:
-    year, month, day, hh, mm, ss, *_ = time.localtime()
-    return "%02d/%3s/%04d %02d:%02d:%02d" % (day, _MONTHS[month], year, hh, mm, ss)
+_log_time_cache: tuple[int, Any, str] = (0, None, "")
+
+
+def log_time(months: Any = _MONTHS) -> str:
+    """Now, as ``BaseHTTPRequestHandler.log_date_time_string()`` writes it (``months``: its
+    ``monthname``); computed once per second, since every access line asks for it."""
+    global _log_time_cache
+    now = int(time.time())
+    if _log_time_cache[0] != now or _log_time_cache[1] is not months:
+        year, month, day, hh, mm, ss, *_ = time.localtime(now)
+        text = "%02d/%3s/%04d %02d:%02d:%02d" % (day, months[month], year, hh, mm, ss)
+        _log_time_cache = (now, months, text)
+    return _log_time_cache[2]
 
 
 def _header_atom(name: str) -> Callable[[RequestFacts], str]:
@@ -132,7 +142,7 @@ _ATOMS: Final[dict[str, Callable[[RequestFacts], Any]]] = {
     "a": lambda f: f.client,
     "l": lambda f: "-",
     "u": lambda f: "-",
-    "t": lambda f: _stdlib_time(),
+    "t": lambda f: log_time(),
     "r": lambda f: f.request_line,
     "m": lambda f: f.method,
     "U": lambda f: f.target.partition("?")[0],

@@ -141,12 +141,13 @@ def test_workers_two_processes_serve(tmp_path: Path) -> None:
     try:
         import threading
 
-        # While one worker sleeps in a request, the other answers; repeated a few times
-        # because on a loaded machine the second worker may still be starting.
+        # While one worker sleeps in a request, the other answers (the sleeping one's pid
+        # comes back with its own answer); repeated a few times because on a loaded machine
+        # the second worker may still be starting.
         pids: set[bytes] = set()
         deadline = time.monotonic() + 15
         while len(pids) < 2 and time.monotonic() < deadline:
-            blocker = threading.Thread(target=get, args=(port, "/block"))
+            blocker = threading.Thread(target=lambda: pids.add(get(port, "/block").body))  # type: ignore[attr-defined]
             blocker.start()
             time.sleep(0.3)
             pids |= {get(port).body for _ in range(5)}  # type: ignore[attr-defined]

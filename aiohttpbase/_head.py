@@ -199,26 +199,13 @@ class HeadCollector:
             return NEED_DATA  # the usual call right after a response: nothing arrived yet
         config = self._config
         if self._line is None:
-            cache = self._head_cache
             # Looked up on a head's first read only: a head dribbling in must not cost a
             # search of everything received so far per read.
+            cache = self._head_cache
             if cache is not None and not self._scanned:
-                end = buffer.find(b"\r\n\r\n") + 4
-                if end > 3:
-                    # A hit has exactly these bytes, whose head ends here: the first
-                    # blank line of a remembered head is its end.
-                    whole = end == len(buffer)  # the usual case: one copy, not two
-                    head = cache.get(bytes(buffer) if whole else bytes(buffer[:end]))
-                    length = 0 if head is None else head.content_length or 0
-                    # (Under a lower body limit than the one it was parsed with, a head is
-                    # parsed again, to be refused.)
-                    if head is not None and (self._body_limit is None or length <= self._body_limit):
-                        if whole:
-                            buffer.clear()
-                        else:
-                            del buffer[:end]
-                        self._start_length_body(length)
-                        return head
+                head = self._remembered_head(cache)
+                if head is not None:
+                    return head
             # RFC 9112 section 2.2: ignore empty lines received before the request line.
             while buffer.startswith((b"\n", b"\r\n")):
                 del buffer[: 1 if buffer[0] == 10 else 2]
@@ -262,24 +249,40 @@ class HeadCollector:
             return self._fail(431, "Too many headers")
         if buffer.find(b"\n ", 0, end) >= 0 or buffer.find(b"\n\t", 0, end) >= 0:
             return self._fail(400, None, "Obsolete line folding is not accepted")
-        if self._head_cache is None:
+        cache = self._head_cache
+        if cache is None or end > _CACHED_HEAD_BYTES:
             return self._parse_head(request_line, line_end, end)
         key = bytes(buffer[:end])
         event = self._parse_head(request_line, line_end, end)
         if type(event) is RequestHead and event.content_length is not None and not event.expect_continue:
-            self._remember(key, event)
+            if len(cache) >= config.head_cache:
+                # Emptied when full: no LRU bookkeeping on the hot path, and a client
+                # sending endless distinct heads only makes its own requests miss.
+                cache.clear()
+            cache[key] = event
         return event
 
-    def _remember(self, key: bytes, head: RequestHead) -> None:
-        cache = self._head_cache
-        assert cache is not None
-        if len(key) > _CACHED_HEAD_BYTES:
-            return
-        if len(cache) >= self._config.head_cache:
-            # Emptied when full: no LRU bookkeeping on the hot path, and a client sending
-            # endless distinct heads only makes its own requests miss.
-            cache.clear()
-        cache[key] = head
+    def _remembered_head(self, cache: dict[bytes, RequestHead]) -> RequestHead | None:
+        """The remembered head the buffer starts with, consumed; None if there is none."""
+        buffer = self._buffer
+        end = buffer.find(b"\r\n\r\n") + 4
+        if end < 4:
+            return None
+        # A hit has exactly these bytes, whose head ends here: the first blank line of a
+        # remembered head is its end.
+        whole = end == len(buffer)  # the usual case: one copy, not two
+        head = cache.get(bytes(buffer) if whole else bytes(buffer[:end]))
+        if head is None:
+            return None
+        length = head.content_length or 0
+        if self._body_limit is not None and length > self._body_limit:
+            return None  # parsed again, to be refused under this lower limit
+        if whole:
+            buffer.clear()
+        else:
+            del buffer[:end]
+        self._start_length_body(length)
+        return head
 
     def _start_length_body(self, length: int) -> None:
         """The head is consumed; ``length`` body bytes follow (none: the request is complete)."""

@@ -152,9 +152,7 @@ class HTTPConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_data_at = self._loop.time()
         self._parser.feed(data)
-        self._process()
-        if self._running:
-            self._update_reading()  # bytes pile up behind a running handler: bound them
+        self._process()  # which also bounds bytes piling up behind a running handler
 
     def eof_received(self) -> bool:
         self._peer_eof = True

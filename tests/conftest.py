@@ -6,6 +6,7 @@ import http.client
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,34 @@ class RunningServer:
         with socket.create_connection((self.host, self.port), timeout=timeout) as sock:
             sock.sendall(data)
             return recv_all(sock)
+
+
+def read_until_closed(sock: socket.socket, limit: float, must_close: bool = True) -> bytes:
+    """What the server sends until it closes the connection, waiting at most ``limit`` s.
+
+    A reset counts as a close (an abortive close after a refusal is allowed).  A server
+    still open after ``limit`` fails the test, unless ``must_close`` is False: then what
+    arrived until then is returned.
+    """
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + limit
+    while True:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        except TimeoutError:
+            if must_close:
+                raise AssertionError(
+                    f"the server did not close the connection within {limit} s; "
+                    f"got {b''.join(chunks)[:300]!r}"
+                ) from None
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def recv_all(sock: socket.socket) -> bytes:

@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 from aiohttpbase import HTTPServer, ServerConfig, ThreadingHTTPServer
 from aiohttpbase._events import BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
 from aiohttpbase._parsers import PARSERS
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, read_until_closed
 
 # -- what gets fuzzed ------------------------------------------------------------------
 
@@ -435,30 +435,11 @@ def converse(server: RunningServer, pieces: list[bytes], half_close: bool) -> Ex
                 sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the server refused and closed (reset) while we were still sending: allowed
-        raw = _read_until_closed(sock)
+        raw = read_until_closed(sock, _READ_LIMIT)
     with Recorder.lock:
         ran = Recorder.seen.pop(port, [])
     statuses, ran_answers = parse_responses(raw, pieces)
     return Exchange(raw, statuses, ran_answers, ran)
-
-
-def _read_until_closed(sock: socket.socket) -> bytes:
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + _READ_LIMIT
-    while True:
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            return b"".join(chunks)  # an abortive close after a refusal: allowed
-        except TimeoutError:
-            raise AssertionError(
-                f"the server neither answered nor closed within {_READ_LIMIT} s; "
-                f"got {b''.join(chunks)[:300]!r}"
-            ) from None
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
 
 
 def parse_responses(raw: bytes, pieces: list[bytes]) -> tuple[list[int], int]:

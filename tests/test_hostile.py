@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from aiohttpbase import HTTPServer, ServerConfig, ThreadingHTTPServer
-from tests.conftest import RunningServer, recv_all
+from tests.conftest import RunningServer, read_until_closed, recv_all
 
 HIDDEN = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 BODY = b"<html><body><h1>hi!</h1></body></html>"
@@ -82,31 +82,13 @@ def send_and_half_close(
     With ``must_close=False`` a server that keeps the connection open past ``limit`` is
     not a failure: what arrived until then is returned.
     """
-    chunks: list[bytes] = []
     with socket.create_connection((server.host, server.port), timeout=limit) as sock:
         try:
             sock.sendall(data)
             sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # refused and reset while we sent: fine
-        deadline = time.monotonic() + limit
-        while True:
-            sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            except TimeoutError:
-                if must_close:
-                    raise AssertionError(
-                        f"not closed within {limit} s after the client half-closed; "
-                        f"got {b''.join(chunks)[:200]!r}"
-                    ) from None
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
+        return read_until_closed(sock, limit, must_close)
 
 
 def _post(headers: bytes, body: bytes) -> bytes:

@@ -249,7 +249,13 @@ class HTTPConnection(asyncio.Protocol):
                     self._close()
                 else:
                     self._refuse(RequestError(408, None, "The request head did not arrive in time."))
-        elif not self._body_complete and not self._ready and now - self._last_data_at > config.timeout_body:
+        elif (
+            not self._body_complete
+            and not self._ready
+            # Paused because the handler has not taken what arrived: not the client's delay.
+            and not self._reading_paused
+            and now - self._last_data_at > config.timeout_body
+        ):
             if self._running:
                 assert self._reader is not None
                 self._reader.fail(TimeoutError("timed out reading the request body"))
@@ -278,6 +284,7 @@ class HTTPConnection(asyncio.Protocol):
             if pause:
                 self._transport.pause_reading()
             else:
+                self._last_data_at = self._loop.time()  # the body timeout counts from now
                 self._transport.resume_reading()
 
     def _reader_drained(self) -> None:

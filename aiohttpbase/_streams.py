@@ -210,6 +210,9 @@ class BodyReader(io.BufferedIOBase):
         self._timeout = timeout
         self._waiter: asyncio.Future[None] | None = None
         self._discarding = False
+        #: Set when the buffer passed the high-water mark: the next take that brings it
+        #: under the low-water mark tells the connection to read again.
+        self._drain_wanted = False
 
     # -- the loop's side ---------------------------------------------------------------
 
@@ -221,6 +224,8 @@ class BodyReader(io.BufferedIOBase):
         with self._cond:
             if not self._discarding:
                 self._buffer += data
+                if len(self._buffer) > READ_HIGH_WATER:
+                    self._drain_wanted = True  # the connection pauses reading until we drain
             self._wake()
 
     def feed_eof(self) -> None:
@@ -262,12 +267,24 @@ class BodyReader(io.BufferedIOBase):
         else:
             data = bytes(buffer[:n])
             del buffer[:n]
-        if len(buffer) < READ_LOW_WATER:
+        if self._drain_wanted and len(buffer) < READ_LOW_WATER:
+            self._drain_wanted = False
             self._on_drained()
         return data
 
+    def _take_line(self, limit: int) -> bytes:
+        """Remove bytes up to and including the first newline, at most ``limit`` of them
+        if not negative, all that is buffered if no newline is; caller holds the lock."""
+        end = self._buffer.find(b"\n", 0, limit if limit >= 0 else len(self._buffer))
+        n = limit if end < 0 else end + 1
+        return self._take(n)
+
+    def _has_bytes(self) -> bool:
+        return bool(self._buffer)
+
     def _wait(self, ready: Callable[[], bool]) -> None:
-        """Block (thread) until ``ready()`` or EOF; caller holds the lock."""
+        """Block (thread) until ``ready()`` or EOF; caller holds the lock.  Raises the
+        connection's error once the bytes that arrived before it are consumed."""
         while not ready() and not self._eof:
             if threading.get_ident() == self._loop_thread:
                 raise RuntimeError("rfile would block the event loop; use 'await self.rfile.aread()'")
@@ -276,42 +293,52 @@ class BodyReader(io.BufferedIOBase):
         if self._error is not None and not self._buffer:
             raise self._error
 
+    # Reads that want more than one piece take what has arrived as it arrives: waiting
+    # for all of it in the buffer would deadlock against the high-water pause above, and
+    # memory stays bounded by what the handler itself asked for.  A body that ends badly
+    # (client gone, timeout, bad framing) raises: a short read is never the whole body.
+
     def read(self, n: int | None = -1) -> bytes:
         n = -1 if n is None else n
+        parts: list[bytes] = []
         with self._cond:
-            if n < 0:
-                self._wait(lambda: False)
-            else:
-                self._wait(lambda: len(self._buffer) >= n)
-            return self._take(n)
+            while n:
+                self._wait(self._has_bytes)
+                if not self._buffer:
+                    break  # the body's end
+                part = self._take(n)
+                parts.append(part)
+                if n > 0:
+                    n -= len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def read1(self, n: int = -1) -> bytes:
         with self._cond:
-            self._wait(lambda: bool(self._buffer))
+            self._wait(self._has_bytes)
             return self._take(n)
 
     def readinto(self, b: Any) -> int:
+        """Fill ``b`` (fewer bytes only at the body's end), as a buffered socket file does."""
         view = memoryview(b).cast("B")
-        data = self.read1(len(view))
+        data = self.read(len(view))
         view[: len(data)] = data
         return len(data)
 
-    def _line_ready(self, limit: int) -> bool:
-        return b"\n" in self._buffer or 0 <= limit <= len(self._buffer)
-
-    def _take_line(self, limit: int) -> bytes:
-        """Remove one line (at most ``limit`` bytes if not negative); caller holds the lock."""
-        end = self._buffer.find(b"\n")
-        n = -1 if end < 0 else end + 1
-        if limit >= 0 and (n < 0 or n > limit):
-            n = limit
-        return self._take(n)
-
     def readline(self, limit: int | None = -1) -> bytes:
         limit = -1 if limit is None else limit
+        parts: list[bytes] = []
         with self._cond:
-            self._wait(lambda: self._line_ready(limit))
-            return self._take_line(limit)
+            while limit:
+                self._wait(self._has_bytes)
+                if not self._buffer:
+                    break
+                part = self._take_line(limit)
+                parts.append(part)
+                if part.endswith(b"\n"):
+                    break
+                if limit > 0:
+                    limit -= len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def _await(self, ready: Callable[[], bool]) -> None:
         while not ready() and not self._eof:
@@ -322,22 +349,41 @@ class BodyReader(io.BufferedIOBase):
             raise self._error
 
     async def aread(self, n: int = -1) -> bytes:
-        """Awaitable ``read``: up to ``n`` bytes (the rest of the body if negative)."""
-        await self._await(lambda: False if n < 0 else len(self._buffer) >= n)
-        with self._cond:
-            return self._take(n)
+        """Awaitable ``read``: ``n`` bytes (fewer only at the body's end), or the rest of
+        the body if ``n`` is negative."""
+        parts: list[bytes] = []
+        while n:
+            await self._await(self._has_bytes)
+            if not self._buffer:
+                break
+            with self._cond:
+                part = self._take(n)
+            parts.append(part)
+            if n > 0:
+                n -= len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def aread1(self, n: int = 65536) -> bytes:
         """Awaitable ``read1``: whatever has arrived, at most ``n`` bytes; b"" at the end."""
-        await self._await(lambda: bool(self._buffer))
+        await self._await(self._has_bytes)
         with self._cond:
             return self._take(n)
 
     async def areadline(self, limit: int = -1) -> bytes:
         """Awaitable ``readline``."""
-        await self._await(lambda: self._line_ready(limit))
-        with self._cond:
-            return self._take_line(limit)
+        parts: list[bytes] = []
+        while limit:
+            await self._await(self._has_bytes)
+            if not self._buffer:
+                break
+            with self._cond:
+                part = self._take_line(limit)
+            parts.append(part)
+            if part.endswith(b"\n"):
+                break
+            if limit > 0:
+                limit -= len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 #: A worker thread blocks in ``wfile.write`` while more than this waits to be sent.

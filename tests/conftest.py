@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from aiohttpbase import HTTPServer, ServerConfig
+from aiohttpbase import HTTPServer, ServerConfig, ThreadingHTTPServer
 from aiohttpbase._parsers import PARSERS
 
 
@@ -88,6 +88,22 @@ def recv_all(sock: socket.socket) -> bytes:
 def parser(request: Any) -> str:
     """Each test that serves runs once per parser backend."""
     return str(request.param)
+
+
+#: The three ways handler code runs (README, "Three ways to run handler code").
+RUN_MODES = ("inline", "thread", "async")
+
+
+@pytest.fixture(params=RUN_MODES)
+def run_mode(request: Any) -> str:
+    """Each behaviour test that takes it runs once per run mode: ``inline`` (``HTTPServer``),
+    ``thread`` (``ThreadingHTTPServer``) and ``async`` (``async def do_X`` on ``HTTPServer``);
+    a test passes the ``async`` mode a handler whose methods are coroutines."""
+    return str(request.param)
+
+
+def server_class_for(run_mode: str) -> Any:
+    return ThreadingHTTPServer if run_mode == "thread" else HTTPServer
 
 
 @pytest.fixture

@@ -364,6 +364,10 @@ def _framing(head: bytes, head_request: bool, client_http11: bool, request_keep_
     if keep_alive and not request_keep_alive and http11 and not added:
         # RFC 9112 section 9.6: the client asked to close; say that we will.
         added = b"Connection: close\r\n"
+    elif keep_alive and request_keep_alive and not client_http11 and b"keep-alive" not in connection:
+        # An HTTP/1.0 client keeps the connection only when the response says so (RFC 9112
+        # appendix C.2.2); without it, ``ab -k`` waits for a close that never comes.
+        added = b"Connection: keep-alive\r\n"
     if added:
         blank = 2 if head.endswith(b"\r\n\r\n") else 1  # the blank line ends CRLF or LF
         head = head[:-blank] + added + head[-blank:]

@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-# Real clients and peers the tests drive: curl, and nginx as a reverse proxy.
+# Real clients and peers the tests drive: curl, ApacheBench, and nginx as a reverse proxy.
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v ab >/dev/null 2>&1 || missing+=(apache2-utils)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then

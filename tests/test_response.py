@@ -36,6 +36,30 @@ CASES = [
         ("GET", "HTTP/1.0", False, HEAD_NO_LENGTH, b"hello"),
         (b"HTTP/1.1 200 OK\r\nServer: t\r\nConnection: close\r\n\r\nhello", False),
     ),
+    # ab -k: an HTTP/1.0 client asking to keep the connection is told that it is kept.
+    (
+        ("GET", "HTTP/1.0", True, HEAD_200, b"hello"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello", True),
+    ),
+    (
+        ("HEAD", "HTTP/1.0", True, HEAD_200, b"hello"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n", True),
+    ),
+    # ... but not when the body can only end with the connection.
+    (
+        ("GET", "HTTP/1.0", True, HEAD_NO_LENGTH, b"hello"),
+        (b"HTTP/1.1 200 OK\r\nServer: t\r\nConnection: close\r\n\r\nhello", False),
+    ),
+    (
+        (
+            "GET",
+            "HTTP/1.0",
+            True,
+            b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\n",
+            b"hi",
+        ),
+        (b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nhi", True),
+    ),
     (
         ("GET", "HTTP/1.1", True, b"HTTP/1.0 200 OK\nContent-Length: 2\n\n", b"hi"),
         (b"HTTP/1.0 200 OK\nContent-Length: 2\n\nhi", False),

@@ -177,6 +177,14 @@ class HeadCollector:
             self._scanned = 0
             self._body_seen = 0
 
+    def take_buffered(self) -> bytes:
+        """What arrived after the current, complete request, removed: the connection leaves
+        HTTP (a takeover, ``_takeover``) and no further byte is parsed."""
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        self._state = ERROR
+        return data
+
     def _fail(self, status: int, message: str | None = None, explain: str | None = None) -> RequestError:
         """Refuse the request: no byte of this connection is parsed any more."""
         self._state = ERROR

@@ -37,6 +37,7 @@ from ._bridge import INLINE, THREAD, replay_bytes
 from ._events import NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
 from ._response import ResponseWriter
 from ._streams import READ_HIGH_WATER, BodyReader, ConnectionProxy, ResponseStream, ThreadedSink
+from ._takeover import SocketTunnel, StreamTunnel, may_switch
 from .logs import RequestFacts
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ class HTTPConnection(asyncio.Protocol):
         "_peer",
         "_reading_paused",
         "_peer_eof",
+        "_tunnel",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -116,6 +118,8 @@ class HTTPConnection(asyncio.Protocol):
         self._started_at = 0.0
         self._reading_paused = False
         self._peer_eof = False
+        #: Set once a handler has taken over the connection (see ``_takeover``).
+        self._tunnel: SocketTunnel | StreamTunnel | None = None
 
     # -- asyncio callbacks -----------------------------------------------------------
 
@@ -132,6 +136,7 @@ class HTTPConnection(asyncio.Protocol):
         if sock is not None and tls is None:
             self._socket_fd = sock.fileno()  # plain TCP: file bodies may go zero-copy
         self._writer = ResponseWriter(transport.write)
+        self._writer.on_switch = self._switch
         self._proxy = ConnectionProxy(sock, peer, self._close_after_response)
         server = self._state.server
         try:
@@ -150,11 +155,18 @@ class HTTPConnection(asyncio.Protocol):
         self._state.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self._tunnel is not None:
+            self._tunnel.from_client(data)
+            self._update_reading()
+            return
         self._last_data_at = self._loop.time()
         self._parser.feed(data)
         self._process()  # which also bounds bytes piling up behind a running handler
 
     def eof_received(self) -> bool:
+        if self._tunnel is not None:
+            self._tunnel.client_eof()
+            return True  # half-closed: the handler may still answer
         self._peer_eof = True
         self._parser.feed_eof()
         self._process()
@@ -165,6 +177,8 @@ class HTTPConnection(asyncio.Protocol):
         self._state.connections.discard(self)
         if self in self._state.parked:
             self._state.parked.remove(self)
+        if self._tunnel is not None:
+            self._tunnel.client_lost()
         # A handler still running learns it the way a socket would tell it.
         if self._reader is not None:
             self._reader.fail(ConnectionResetError("the client closed the connection"))
@@ -180,12 +194,16 @@ class HTTPConnection(asyncio.Protocol):
         self._paused_since = self._loop.time()
         if self._sink is not None:
             self._sink.set_paused(True)
+        if self._tunnel is not None:
+            self._tunnel.client_writable(False)
         self._update_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
         if self._sink is not None:
             self._sink.set_paused(False)
+        if self._tunnel is not None:
+            self._tunnel.client_writable(True)
         self._wake_drain()
         if self._pumping:
             self._pump_files()
@@ -234,8 +252,8 @@ class HTTPConnection(asyncio.Protocol):
         Receiving a body: ``timeout_body`` of inactivity.  A paused transport (the client
         stopped reading): ``timeout_send``.
         """
-        if self._closing:
-            return
+        if self._closing or self._tunnel is not None:
+            return  # a taken-over connection has only the handler's own timeouts
         config = self._state.config
         if self._write_paused and now - self._paused_since > config.timeout_send:
             logger.info("closing %s: it stopped reading the response", self._client_address)
@@ -269,8 +287,8 @@ class HTTPConnection(asyncio.Protocol):
         self._must_close = True
 
     def _update_reading(self) -> None:
-        if self._closing or self._transport is None:
-            return
+        if self._closing or self._transport is None or type(self._tunnel) is SocketTunnel:
+            return  # (a socket tunnel's flow control is its own)
         reader = self._reader
         pause = (
             self._write_paused
@@ -348,6 +366,10 @@ class HTTPConnection(asyncio.Protocol):
         if self._state.proxy_trust is not None:
             self._client_address = self._state.proxy_trust.client_address(self._peer, head.headers)
         self._mode = mode = self._bridge.mode_for(head.method)
+        switchable = may_switch(head.method, head.connection)
+        if mode == INLINE and switchable:
+            # It may take over the connection and then block in a relay loop: a thread.
+            self._mode = mode = THREAD
         self._body_complete = False
         self._dispatch_ok = True
         self._handler = None
@@ -381,7 +403,7 @@ class HTTPConnection(asyncio.Protocol):
         self._reader = reader
         proxy.rfile = reader
         if mode == THREAD:
-            self._sink = ThreadedSink(self._loop, self._deliver, self._timeout)
+            self._sink = ThreadedSink(self._loop, self._deliver, self._timeout, in_step=switchable)
             self._sink.set_paused(self._write_paused)
             proxy.wfile = ResponseStream(self._sink)
         else:
@@ -517,6 +539,12 @@ class HTTPConnection(asyncio.Protocol):
     def _handler_returned(self, failed: bool) -> None:
         """Loop side: the threaded or async handler is done."""
         self._running = False
+        if self._tunnel is not None:
+            self._tunnel.handler_done()
+            if self._proxy.access_logged and self._state.access_log is not None:
+                self._log_access()
+            self._finish_cycle()
+            return
         if self._closing:
             self._finish_cycle()
             return
@@ -539,6 +567,26 @@ class HTTPConnection(asyncio.Protocol):
             assert self._reader is not None
             self._reader.discard()  # the rest of the body is read and dropped
             self._update_reading()
+
+    def _switch(self) -> bool:
+        """The handler sent a switching head (``ResponseWriter.on_switch``): hand it the
+        connection if the request asked for that and is complete; else the response is
+        delimited by closing, as any other."""
+        head = self._head
+        transport = self._transport
+        if head is None or transport is None or self._mode == INLINE or not self._body_complete:
+            return False
+        if head.method != "CONNECT" and not any(name.lower() == "upgrade" for name, _ in head.headers):
+            return False  # RFC 9110 section 15.2.2: a 101 only to a request that asked
+        received = self._parser.take_buffered()
+        self._parser = _NO_MORE_REQUESTS
+        if self._mode == THREAD:
+            self._tunnel = SocketTunnel(transport, self._proxy, received)
+        else:
+            wfile = self._proxy.wfile
+            assert self._reader is not None and isinstance(wfile, ResponseStream)
+            self._tunnel = StreamTunnel(transport, self._reader, wfile, self._wait_writable, received)
+        return True
 
     def _deliver(self, data: bytes) -> None:
         """Loop side of ``ThreadedSink``: one write of a worker thread."""
@@ -694,6 +742,9 @@ class _NoMoreRequests:
 
     buffered_bytes = 0
     idle = False
+
+    def take_buffered(self) -> bytes:
+        return b""
 
     def feed(self, data: bytes) -> None:
         pass

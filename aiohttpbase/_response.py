@@ -12,7 +12,11 @@ Connection), and passes the head through unchanged, adding at most one field:
   every write becomes a chunk, so the connection can stay open (RFC 9112 section 7.1);
 * otherwise the body is delimited by closing the connection (``Connection: close`` added);
 * HEAD, 1xx, 204 and 304 responses never carry body bytes (RFC 9110 section 6.4.1), even
-  when the handler writes some; interim 1xx heads are sent through as they come.
+  when the handler writes some; interim 1xx heads are sent through as they come;
+* ``101 Switching Protocols``, and any 2xx to ``CONNECT`` (which RFC 9110 section 9.3.6
+  forbids to carry framing fields), end HTTP on the connection: the head is sent as it is,
+  at once, and ``on_switch`` tells the connection, which hands it over to the handler
+  (``_takeover``); whatever follows passes through unframed and unbuffered.
 
 Output is corked: head and body pieces are joined and handed to the transport in one
 write when the handler finishes, or as soon as ``FLUSH_THRESHOLD`` bytes are pending,
@@ -63,7 +67,7 @@ class FileSegment:
 
 
 # Writer states; _INTERIM only marks a 1xx head in a framing decision.
-_HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE, _DISCARD, _DONE, _INTERIM = range(7)
+_HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE, _DISCARD, _DONE, _INTERIM, _SWITCHED = range(8)
 
 
 class ResponseWriter:
@@ -84,10 +88,14 @@ class ResponseWriter:
         "transmitted",
         "status",
         "body_bytes",
+        "on_switch",
     )
 
     def __init__(self, send: Callable[[bytes], object]) -> None:
         self._send = send
+        #: Called once a switching head (101, 2xx to CONNECT) has been sent; returns whether
+        #: the connection now leaves HTTP (False: the body is delimited by closing).
+        self.on_switch: Callable[[], bool] | None = None
         self._out: list[bytes | FileSegment] = []
         self._out_size = 0
         self._files = 0
@@ -147,6 +155,9 @@ class ResponseWriter:
             self._take_head_bytes(data)
         elif state == _UNTIL_CLOSE:
             self._emit(data)
+        elif state == _SWITCHED:
+            self._emit(data)
+            self.flush()  # raw bytes of another protocol: nothing to wait for
         # _DISCARD and _DONE drop the bytes: no body is allowed (HEAD, 204, 304).
 
     def flush(self) -> None:
@@ -235,7 +246,7 @@ class ResponseWriter:
             self._out_size += 5
         elif state == _LENGTH and self._remaining:
             self._keep_alive = False  # short body: only closing tells the client
-        elif state == _UNTIL_CLOSE:
+        elif state in (_UNTIL_CLOSE, _SWITCHED):
             self._keep_alive = False
         self._state = _DONE
         self.flush()
@@ -286,7 +297,7 @@ class ResponseWriter:
 
     def _start_body(self, head: bytes) -> None:
         """Frame the response whose complete head (blank line included) is ``head``."""
-        key = (head, self._method == "HEAD", self._client_http11, self._request_keep_alive)
+        key = (head, self._method, self._client_http11, self._request_keep_alive)
         framing = _framings.get(key)
         if framing is None:
             framing = _framing(*key)
@@ -300,6 +311,16 @@ class ResponseWriter:
             self._out.append(out)
             self._out_size += len(out)
             self.flush()
+            return
+        if state == _SWITCHED:
+            self.status = status
+            self._keep_alive = False
+            self._out.append(out)
+            self.flush()
+            if self.on_switch is None or not self.on_switch():
+                self._state = _UNTIL_CLOSE  # a 101 nobody asked for: bytes until close
+            else:
+                self._state = _SWITCHED
             return
         self._state = state
         self._remaining = remaining
@@ -316,12 +337,12 @@ class ResponseWriter:
 # decisions are remembered: a dictionary hit instead of reading the fields.  Emptied when
 # full, as the request head cache is.
 _Framing = tuple[int, int, int, bool, bytes]
-_framings: dict[tuple[bytes, bool, bool, bool], _Framing] = {}
+_framings: dict[tuple[bytes, str, bool, bool], _Framing] = {}
 _FRAMINGS_KEPT: Final = 256
 _FRAMED_HEAD_BYTES: Final = 4096
 
 
-def _framing(head: bytes, head_request: bool, client_http11: bool, request_keep_alive: bool) -> _Framing:
+def _framing(head: bytes, method: str, client_http11: bool, request_keep_alive: bool) -> _Framing:
     """``(state, body bytes expected, status, keep-alive, head to send)`` for a response
     whose complete head is ``head``, answering a request with these properties."""
     match = _STATUS_LINE.match(head)
@@ -331,6 +352,8 @@ def _framing(head: bytes, head_request: bool, client_http11: bool, request_keep_
     http11 = match.group(1) == b"1" and match.group(2) != b"0"
     if 100 <= status < 200 and status != 101:
         return _INTERIM, 0, status, False, head
+    if status == 101 or (method == "CONNECT" and 200 <= status < 300):
+        return _SWITCHED, 0, status, False, head  # the connection leaves HTTP: no framing
     # One lower-cased copy and a few C-level finds beat splitting the head into fields.
     lowered = head.lower()
     content_length = _field_value(lowered, b"\ncontent-length:")
@@ -342,10 +365,7 @@ def _framing(head: bytes, head_request: bool, client_http11: bool, request_keep_
         keep_alive = b"keep-alive" in connection and b"close" not in connection
     added = b""
     remaining = 0
-    if status == 101:
-        state = _UNTIL_CLOSE  # the connection now speaks another protocol
-        keep_alive = False
-    elif head_request or status in (204, 304):
+    if method == "HEAD" or status in (204, 304):
         state = _DISCARD
     elif content_length is not None and content_length.isdigit() and not chunked:
         state = _LENGTH

@@ -72,6 +72,11 @@ class ResponseStream(io.BufferedIOBase):
     def writable(self) -> bool:
         return True
 
+    def redirect(self, sink: ResponseSink, drain: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Send further writes to ``sink``: the connection was taken over (``_takeover``)."""
+        self._sink = sink
+        self._drain = drain
+
     def write(self, data: Any) -> int:
         if type(data) is not bytes:
             # A copy of buffers: output may be queued, and the caller may reuse its buffer.
@@ -106,9 +111,14 @@ class ConnectionProxy:
     The stdlib's ``StreamRequestHandler.setup`` builds ``rfile`` and ``wfile`` from the
     connection with ``makefile`` and writes through ``sendall``; those calls land on the
     current request's streams here.  Socket options and addresses go to the real socket.
+
+    Once a handler on a worker thread has taken over the connection (``take_over``), every
+    socket call goes to a real socket carrying the client's raw bytes both ways, so
+    ``recv``, ``sendall``, ``settimeout`` and ``select.select([self.connection, ...])``
+    behave as on the stdlib.
     """
 
-    __slots__ = ("_socket", "_peername", "_timeout", "rfile", "wfile", "_on_close", "access_logged")
+    __slots__ = ("_socket", "_peername", "_timeout", "rfile", "wfile", "_on_close", "access_logged", "_raw")
 
     def __init__(self, sock: Any, peername: Any, on_close: Callable[[], None]) -> None:
         self._socket = sock
@@ -120,32 +130,52 @@ class ConnectionProxy:
         self.wfile: io.BufferedIOBase = io.BytesIO()
         #: Set by ``ServingMixin.log_request``: the server owes this request an access line.
         self.access_logged = False
+        #: The handler's end of the raw connection after a takeover (see ``_takeover``).
+        self._raw: socket.socket | None = None
+
+    def take_over(self, raw: socket.socket) -> None:
+        """From now on socket calls go to ``raw`` (with the handler's timeout)."""
+        raw.settimeout(self._timeout)
+        self._raw = raw
 
     def makefile(self, mode: str = "r", buffering: int | None = None, **_: Any) -> Any:
         """The current request's ``rfile`` (mode ``r``) or ``wfile`` (mode ``w``)."""
+        if self._raw is not None:
+            return self._raw.makefile(mode, -1 if buffering is None else buffering)  # type: ignore[call-overload]
         return self.wfile if "w" in mode else self.rfile
 
     def sendall(self, data: Any, flags: int = 0) -> None:
-        self.wfile.write(data)
+        if self._raw is not None:
+            self._raw.sendall(data, flags)
+        else:
+            self.wfile.write(data)
 
     def send(self, data: Any, flags: int = 0) -> int:
+        if self._raw is not None:
+            return self._raw.send(data, flags)
         return self.wfile.write(data)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        if self._raw is not None:
+            return self._raw.recv(bufsize, flags)
         return self.rfile.read1(bufsize)
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        if self._raw is not None:
+            return self._raw.recv_into(buffer, nbytes, flags)
         view = memoryview(buffer)
         return self.rfile.readinto(view[:nbytes] if nbytes else view)
 
     def settimeout(self, timeout: float | None) -> None:
         self._timeout = timeout
+        if self._raw is not None:
+            self._raw.settimeout(timeout)
 
     def gettimeout(self) -> float | None:
         return self._timeout
 
     def setblocking(self, flag: bool) -> None:
-        self._timeout = None if flag else 0.0
+        self.settimeout(None if flag else 0.0)
 
     def setsockopt(self, *args: Any) -> None:
         self._socket.setsockopt(*args)
@@ -160,6 +190,8 @@ class ConnectionProxy:
         return self._socket.getsockname()
 
     def fileno(self) -> int:
+        if self._raw is not None:
+            return self._raw.fileno()  # what select() must watch: where the bytes arrive
         return int(self._socket.fileno())
 
     @property
@@ -172,10 +204,16 @@ class ConnectionProxy:
 
     def shutdown(self, how: int) -> None:
         """Closing is the server's job; a handler asking for it ends the connection."""
-        self._on_close()
+        if self._raw is not None:
+            self._raw.shutdown(how)
+        else:
+            self._on_close()
 
     def close(self) -> None:
-        self._on_close()
+        if self._raw is not None:
+            self._raw.close()
+        else:
+            self._on_close()
 
 
 #: A reader holding more unread body than this stops reading from the client.
@@ -213,6 +251,8 @@ class BodyReader(io.BufferedIOBase):
         #: Set when the buffer passed the high-water mark: the next take that brings it
         #: under the low-water mark tells the connection to read again.
         self._drain_wanted = False
+        #: After a takeover on a worker thread: the raw connection's file, read instead.
+        self._raw: Any = None
 
     # -- the loop's side ---------------------------------------------------------------
 
@@ -240,6 +280,20 @@ class BodyReader(io.BufferedIOBase):
                 self._error = error
             self._eof = True
             self._wake()
+
+    def reopen(self, data: bytes) -> None:
+        """The connection was taken over by an ``async`` handler: from now on this reader
+        carries the raw bytes that follow the head, starting with ``data``."""
+        with self._cond:
+            self._buffer = bytearray(data)
+            self._eof = self._discarding = False
+            self._error = None
+            self._wake()
+
+    def take_over(self, raw: Any) -> None:
+        """The connection was taken over on a worker thread: reads go to ``raw`` (a
+        binary file on the handler's end of the raw connection)."""
+        self._raw = raw
 
     def discard(self) -> None:
         """The handler is done: drop what is buffered and whatever still arrives."""
@@ -299,6 +353,8 @@ class BodyReader(io.BufferedIOBase):
     # (client gone, timeout, bad framing) raises: a short read is never the whole body.
 
     def read(self, n: int | None = -1) -> bytes:
+        if self._raw is not None:
+            return self._raw.read(n)  # type: ignore[no-any-return]
         n = -1 if n is None else n
         parts: list[bytes] = []
         with self._cond:
@@ -313,18 +369,24 @@ class BodyReader(io.BufferedIOBase):
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def read1(self, n: int = -1) -> bytes:
+        if self._raw is not None:
+            return self._raw.read1(n)  # type: ignore[no-any-return]
         with self._cond:
             self._wait(self._has_bytes)
             return self._take(n)
 
     def readinto(self, b: Any) -> int:
         """Fill ``b`` (fewer bytes only at the body's end), as a buffered socket file does."""
+        if self._raw is not None:
+            return self._raw.readinto(b)  # type: ignore[no-any-return]
         view = memoryview(b).cast("B")
         data = self.read(len(view))
         view[: len(data)] = data
         return len(data)
 
     def readline(self, limit: int | None = -1) -> bytes:
+        if self._raw is not None:
+            return self._raw.readline(limit)  # type: ignore[no-any-return]
         limit = -1 if limit is None else limit
         parts: list[bytes] = []
         with self._cond:
@@ -397,7 +459,13 @@ class ThreadedSink:
     with ``call_soon_threadsafe``.  The thread blocks while too many bytes are in flight or
     the transport has paused writing (a client that reads slowly), so a slow client slows
     only its own handler and memory stays bounded.  The first write (usually the head) is
-    held back until the next one so that head and a small body leave in one segment.
+    held back until the next one so that head and a small body leave in one segment --
+    except an interim head (``100 Continue``), which the client is waiting for.
+
+    ``in_step``: every write returns only once the loop has taken it.  For requests that
+    may take over the connection (CONNECT, Upgrade): after a switching head the connection
+    has been handed over by the time ``end_headers()`` returns, so the handler's next read
+    or write already goes to the raw connection.
     """
 
     def __init__(
@@ -405,6 +473,7 @@ class ThreadedSink:
         loop: asyncio.AbstractEventLoop,
         deliver: Callable[[bytes], None],
         timeout: Callable[[], float | None],
+        in_step: bool = False,
     ) -> None:
         self._loop = loop
         self._deliver_to_writer = deliver
@@ -414,7 +483,8 @@ class ThreadedSink:
         self._paused = False
         self._error: BaseException | None = None
         self._held: bytes | None = None
-        self._first = True
+        self._first = not in_step
+        self._in_step = in_step
 
     def set_paused(self, paused: bool) -> None:
         """Loop side: the transport paused or resumed writing."""
@@ -430,6 +500,9 @@ class ThreadedSink:
 
     def write(self, data: bytes) -> None:
         if self._first:
+            if data[9:10] == b"1" and data.startswith(b"HTTP/"):
+                self._send(data)  # an interim head goes now; the final one may be held
+                return
             self._first = False
             self._held = data
             return
@@ -459,6 +532,11 @@ class ThreadedSink:
                 raise self._error
             self._in_flight += len(data)
         self._loop.call_soon_threadsafe(self._deliver, data)
+        if self._in_step:
+            with self._cond:
+                while self._in_flight and self._error is None:
+                    if not self._cond.wait(self._timeout()):
+                        raise TimeoutError("timed out sending the response: the client stopped reading")
 
     def _deliver(self, data: bytes) -> None:
         self._deliver_to_writer(data)

@@ -229,10 +229,10 @@ class HTTPServer(http.server.HTTPServer):
     def _ensure_state(self) -> ServerState:
         if self._state is None or self._state.handler_factory is not self.RequestHandlerClass:
             threaded = isinstance(self, socketserver.ThreadingMixIn)
-            pool = None
-            if threaded:
-                daemon = bool(getattr(self, "daemon_threads", True))
-                pool = HandlerThreadPool(self.config.threads, daemon=daemon)
+            # Threads start on demand: on HTTPServer only requests that may take over
+            # their connection (CONNECT, Upgrade) use them.
+            daemon = bool(getattr(self, "daemon_threads", True))
+            pool = HandlerThreadPool(self.config.threads, daemon=daemon)
             self._state = ServerState(self, self.config, HandlerBridge(self, threaded), pool)
         return self._state
 

@@ -4,8 +4,8 @@
     python3 bench/run.py [--quick] [--servers a,b] [--workloads a,b] [--concurrency 64,256]
 
 Run with any python3: the first thing it does is create ``bench/.venv`` with the peers, install
-the repository's package into it (``pip install -e``), install ``wrk`` if missing, and re-run itself
-inside that venv. See ``bench/README.md``.
+the repository's package into it (``pip install -e``), install ``wrk`` and ``ab`` (apache2-utils)
+if missing, and re-run itself inside that venv. See ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from harness.paths import RESULTS_DIR, VENV_DIR, VENV_PYTHON
 
 _NOTE_ENV = "BENCH_SETUP_NOTE"
 _WRK_ENV = "BENCH_WRK"
+_AB_ENV = "BENCH_AB"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -47,11 +48,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--warmup", type=int, help="whole seconds of warm-up before each run (default 2, quick 1)"
     )
-    parser.add_argument("--baseline", default="stdlib-nodelay", help="server the ratios are relative to")
+    parser.add_argument(
+        "--baseline",
+        help="server the ratios are relative to (default stdlib-nodelay; ab-keepalive: aiohttp)",
+    )
     parser.add_argument(
         "--out", type=Path, default=RESULTS_DIR, help="where to write results (bench/results)"
     )
     parser.add_argument("--reinstall", action="store_true", help="re-run pip install -e of the repository")
+    parser.add_argument(
+        "--commit",
+        help="serve aiohttpbase as committed at this revision (git archive to a temporary "
+        "directory) instead of the working tree, which others may be editing",
+    )
     parser.add_argument("--list", action="store_true", help="list servers and workloads, then exit")
     parser.add_argument(
         "--retry-noisy", type=int, help="re-run a run flagged noisy up to N times (default 1, quick 0)"
@@ -81,7 +90,12 @@ def bootstrap(args: argparse.Namespace, argv: list[str]) -> None:
         setup_env.ensure_taskset()
     except setup_env.SetupError as exc:
         sys.exit(f"[setup] ERROR: {exc}")
-    env = dict(os.environ, **{_WRK_ENV: wrk, _NOTE_ENV: note or ""})
+    try:
+        ab = setup_env.ensure_ab()
+    except setup_env.SetupError as exc:  # only the ab-keepalive cell needs it: it fails, saying why
+        ab = "ab"
+        note = "; ".join(filter(None, [note, f"no ab: {exc}".splitlines()[0]]))
+    env = dict(os.environ, **{_WRK_ENV: wrk, _AB_ENV: ab, _NOTE_ENV: note or ""})
     os.execve(str(VENV_PYTHON), [str(VENV_PYTHON), str(Path(__file__).resolve()), *argv], env)
 
 
@@ -93,7 +107,11 @@ def main(argv: list[str]) -> int:
 
     command = "python3 bench/run.py" + ("".join(" " + shlex.quote(a) for a in argv))
     runner = Runner(
-        args, command=command, wrk=os.environ.get(_WRK_ENV, "wrk"), setup_note=os.environ.get(_NOTE_ENV, "")
+        args,
+        command=command,
+        wrk=os.environ.get(_WRK_ENV, "wrk"),
+        setup_note=os.environ.get(_NOTE_ENV, ""),
+        ab=os.environ.get(_AB_ENV, "ab"),
     )
     if args.list:
         runner.print_list()

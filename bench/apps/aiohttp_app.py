@@ -10,7 +10,19 @@ import sys
 
 import uvloop
 from aiohttp import web
-from common import BIG_BODY, BIG_TYPE, ECHO_TYPE, HELLO_BODY, HELLO_TYPE
+from common import (
+    BIG_BODY,
+    BIG_TYPE,
+    ECHO_TYPE,
+    HELLO_BODY,
+    HELLO_TYPE,
+    UPLOAD_PATH,
+    UPLOAD_TYPE,
+    upload_answer,
+)
+
+#: aiohttp answers 413 to bodies over ``client_max_size`` (1 MiB by default); upload-64m sends 64 MiB.
+MAX_BODY = 128 * 1024 * 1024
 
 
 async def hello(request: web.Request) -> web.Response:
@@ -25,11 +37,18 @@ async def echo(request: web.Request) -> web.Response:
     return web.Response(body=await request.read(), headers={"Content-Type": ECHO_TYPE})
 
 
+async def upload(request: web.Request) -> web.Response:
+    body = await request.read()  # the whole body
+    status, answer = upload_answer(request.content_length or -1, len(body))
+    return web.Response(status=status, body=answer, headers={"Content-Type": UPLOAD_TYPE})
+
+
 def make_app() -> web.Application:
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY)
     app.router.add_get("/", hello)
     app.router.add_get("/64k", big)
     app.router.add_post("/echo", echo)
+    app.router.add_post(UPLOAD_PATH, upload)
     return app
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from common import ECHO_PATH, ECHO_TYPE, get_route
+from common import ECHO_PATH, ECHO_TYPE, UPLOAD_PATH, UPLOAD_TYPE, get_route, upload_answer
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -30,7 +30,7 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    """Serve ``GET /``, ``GET /64k`` and ``POST /echo`` (see ``common.py``)."""
+    """Serve ``GET /``, ``GET /64k``, ``POST /echo`` and ``POST /upload`` (see ``common.py``)."""
     if scope["type"] != "http":  # lifespan: accept startup/shutdown, nothing to do
         if scope["type"] == "lifespan":
             while True:
@@ -41,9 +41,14 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if scope["method"] == "POST":
         body = await _read_body(receive)
-        status, content_type = (200, ECHO_TYPE) if scope["path"] == ECHO_PATH else (404, "text/plain")
-        if status != 200:
-            body = b""
+        if scope["path"] == UPLOAD_PATH:  # the whole body read; answer its size
+            expected = int(dict(scope["headers"]).get(b"content-length", b"-1"))
+            status, body = upload_answer(expected, len(body))
+            content_type = UPLOAD_TYPE
+        elif scope["path"] == ECHO_PATH:
+            status, content_type = 200, ECHO_TYPE
+        else:
+            status, content_type, body = 404, "text/plain", b""
     else:
         status, content_type, body = get_route(scope["path"])
     await send(

@@ -5,6 +5,9 @@ Routes (the same in every app):
 * ``GET /``      -> 200, ``text/html`` 38-byte body (:data:`HELLO_BODY`)
 * ``GET /64k``   -> 200, ``application/octet-stream`` 65,536-byte body (:data:`BIG_BODY`)
 * ``POST /echo`` -> 200, ``application/octet-stream``, the request body echoed back
+* ``POST /upload`` -> the whole body read, then 200, ``text/plain``, its byte count in decimal
+  (500 with the counts if fewer bytes than ``Content-Length`` came: a cut-short upload shows
+  up as wrk's ``Non-2xx`` count)
 * anything else  -> 404, empty body
 """
 
@@ -20,7 +23,17 @@ BIG_TYPE: str = "application/octet-stream"
 ECHO_PATH: str = "/echo"
 ECHO_TYPE: str = "application/octet-stream"
 
+UPLOAD_PATH: str = "/upload"
+UPLOAD_TYPE: str = "text/plain"
+
 assert len(HELLO_BODY) == 38, len(HELLO_BODY)
+
+
+def upload_answer(expected: int, received: int) -> tuple[int, bytes]:
+    """``(status, body)`` answering an upload of ``received`` bytes announced as ``expected``."""
+    if received == expected:
+        return 200, str(received).encode("ascii")
+    return 500, f"short read: {received} of {expected} bytes".encode("ascii")
 
 
 def get_route(path: str) -> tuple[int, str, bytes]:

@@ -5,6 +5,9 @@ aiohttpbase (``python -m aiohttpbase --handler bench/apps/handlers.py:HelloHandl
 It uses only the documented stdlib API: ``send_response``/``send_header``/``end_headers`` and
 ``wfile.write``, and ``rfile.read`` for request bodies.
 
+:class:`AsyncHelloHandler` is the same work written as ``async def`` methods (aiohttpbase's third
+run mode: handlers as tasks on the loop, ``await self.rfile.aread(n)``); the stdlib cannot serve it.
+
 This file is loaded by path by aiohttpbase, so it imports nothing from the bench package:
 the response bodies below must stay byte-identical to ``apps/common.py``.
 """
@@ -20,7 +23,7 @@ BIG_BODY = b"x" * 65536
 
 
 class HelloHandler(BaseHTTPRequestHandler):
-    """Answers ``GET /``, ``GET /64k`` and ``POST /echo``; access log silenced."""
+    """Answers ``GET /``, ``GET /64k``, ``POST /echo`` and ``POST /upload``; access log silenced."""
 
     protocol_version = "HTTP/1.1"
 
@@ -33,12 +36,23 @@ class HelloHandler(BaseHTTPRequestHandler):
             self._reply(404, "text/plain", b"")
 
     def do_POST(self) -> None:
+        if self.path == "/upload":  # the upload cells: read the whole body, answer its size
+            length = int(self.headers["Content-Length"])
+            self._upload_reply(length, len(self.rfile.read(length)))
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if self.path == "/echo":
             self._reply(200, "application/octet-stream", body)
         else:
             self._reply(404, "text/plain", b"")
+
+    def _upload_reply(self, expected: int, received: int) -> None:
+        """200 with the byte count; 500 naming both counts when the body came short."""
+        if received == expected:
+            self._reply(200, "text/plain", str(received).encode("ascii"))
+        else:
+            self._reply(500, "text/plain", f"short read: {received} of {expected} bytes".encode("ascii"))
 
     def _reply(self, status: int, content_type: str, body: bytes) -> None:
         """Send one complete response the way a typical stdlib handler does."""
@@ -50,6 +64,29 @@ class HelloHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Access log off: every server in the comparison runs without per-request logging."""
+
+
+class AsyncHelloHandler(HelloHandler):
+    """:class:`HelloHandler` with ``async def`` methods: run as tasks on aiohttpbase's loop.
+
+    The body of a POST is read with ``await self.rfile.aread(n)`` (the body streams to an async
+    handler as it arrives, as it does on a worker thread); everything else is the same work.
+    """
+
+    async def do_GET(self) -> None:  # type: ignore[override]
+        HelloHandler.do_GET(self)
+
+    async def do_POST(self) -> None:  # type: ignore[override]
+        if self.path == "/upload":
+            length = int(self.headers["Content-Length"])
+            self._upload_reply(length, len(await self.rfile.aread(length)))  # type: ignore[attr-defined]
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = await self.rfile.aread(length) if length else b""  # type: ignore[attr-defined]
+        if self.path == "/echo":
+            self._reply(200, "application/octet-stream", body)
+        else:
+            self._reply(404, "text/plain", b"")
 
 
 class LoggingHelloHandler(HelloHandler):

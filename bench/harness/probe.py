@@ -26,10 +26,12 @@ def wait_for_port(port: int, timeout_s: float, alive: Callable[[], bool]) -> boo
 
 def check(port: int, workload: Workload, timeout_s: float = 5.0) -> str | None:
     """Send one request like wrk's; return None if the answer is right, else what was wrong."""
+    sent = b"u" * workload.upload_size if workload.upload_size else workload.body
+    timeout_s = max(timeout_s, workload.request_timeout_s)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
     try:
         headers = dict(workload.headers)
-        conn.request(workload.method, workload.path, body=workload.body or None, headers=headers)
+        conn.request(workload.method, workload.path, body=sent or None, headers=headers)
         response = conn.getresponse()
         body = response.read()
     except (OSError, http.client.HTTPException) as exc:
@@ -37,11 +39,14 @@ def check(port: int, workload: Workload, timeout_s: float = 5.0) -> str | None:
     finally:
         conn.close()
     if response.status != 200:
-        return f"{workload.method} {workload.path}: status {response.status}"
+        said = body[:200].decode("latin-1") if response.status == 500 else ""
+        return f"{workload.method} {workload.path}: status {response.status} {said}".rstrip()
     if workload.expect_body_size is not None and len(body) != workload.expect_body_size:
         return (
             f"{workload.method} {workload.path}: body {len(body)} bytes, expected {workload.expect_body_size}"
         )
-    if workload.body and body != workload.body:
-        return f"{workload.method} {workload.path}: echoed body differs"
+    expected = workload.expect_body
+    if expected is not None and body != expected:
+        what = "echoed body differs" if workload.body else f"answered {body[:40]!r}, expected {expected!r}"
+        return f"{workload.method} {workload.path}: {what}"
     return None

@@ -43,6 +43,7 @@ def markdown(summaries: list[Summary], meta: dict[str, Any]) -> str:
         f"run {meta['duration_s']:g} s; baseline for ratios: `{meta['baseline']}` (same round)",
         f"- machine: {meta['machine']}",
         f"- versions: {meta['versions']}",
+        f"- repository: {meta.get('repository', '?')}",
         "- server pinned with `taskset -c 0`, `wrk -t1` with `taskset -c 1`; access logs off except "
         "in the `*-log` servers (stdlib format, to a file)",
         f"- a run is *noisy* when other processes used > {NOISY_OTHER_CORES:g} of a core during it; "
@@ -58,19 +59,38 @@ def markdown(summaries: list[Summary], meta: dict[str, Any]) -> str:
     for s in summaries:
         cells.setdefault((s.workload, s.concurrency), []).append(s)
     for (workload, concurrency), group in cells.items():
+        # Upload cells add the body throughput, ab cells the kept-alive count; both the CPU the
+        # load generator used (1.00: its core was the limit, not the server).
+        uploads = any(s.body_mb_s is not None for s in group)
+        kept = any(s.keep_alive_requests is not None for s in group)
+        extra_head = (" body MB/s |" if uploads else "") + (" kept alive |" if kept else "")
+        extra_head += " client cores |" if uploads or kept else ""
+        extra_rule = "---:|" * extra_head.count("|")
         lines += [
             f"## {workload}, c={concurrency}",
             "",
-            f"| server | req/s (median) | × {meta['baseline']} | p50 ms | p99 ms | peak RSS MiB | rounds | status |",
-            "|---|---:|---:|---:|---:|---:|---:|---|",
+            f"| server | req/s (median) | × {group[0].baseline or meta['baseline']} |{extra_head} "
+            "p50 ms | p99 ms | peak RSS MiB | rounds | status |",
+            f"|---|---:|---:|{extra_rule}---:|---:|---:|---:|---|",
         ]
         for s in sorted(group, key=lambda s: -(s.rps or 0)):
+            extra = f" {_fmt(s.body_mb_s, ',.0f')} |" if uploads else ""
+            extra += f" {_kept(s)} |" if kept else ""
+            extra += f" {_fmt(s.client_cores, '.2f')} |" if uploads or kept else ""
             lines.append(
-                f"| {s.server} | {_fmt(s.rps, ',.0f')} | {_fmt(s.ratio, '.2f')} | {_fmt(s.p50_ms, '.2f')} "
+                f"| {s.server} | {_fmt(s.rps, ',.0f')} | {_fmt(s.ratio, '.2f')} |{extra} {_fmt(s.p50_ms, '.2f')} "
                 f"| {_fmt(s.p99_ms, '.2f')} | {_fmt(s.peak_rss_mib, '.1f')} | {s.rounds} | {_status(s)} |"
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _kept(summary: Summary) -> str:
+    """``ab -k``'s "Keep-Alive requests" over the complete ones, summed over the rounds."""
+    if summary.keep_alive_requests is None:
+        return "–"
+    share = summary.keep_alive_requests / summary.requests if summary.requests else 0.0
+    return f"{summary.keep_alive_requests:,} of {summary.requests:,} ({share:.0%})"
 
 
 def chart(summaries: list[Summary], path: Path, title: str) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .workloads import WORKLOADS
 from .wrk import WrkResult
 
 #: A run during which other processes used more than this many cores' worth of CPU is flagged.
@@ -61,6 +63,14 @@ class Summary:
     peak_rss_mib: float | None = None
     noisy_runs: int = 0
     failures: list[str] = field(default_factory=list)
+    #: The server the ratio is relative to (measured in the same round).
+    baseline: str = ""
+    #: Upload workloads: request-body megabytes (10^6 bytes) per second at the median req/s.
+    body_mb_s: float | None = None
+    #: ``ab -k``: requests sent over a kept-alive connection, summed over the rounds.
+    keep_alive_requests: int | None = None
+    #: Median CPU the load generator used during the counted runs, in cores.
+    client_cores: float | None = None
 
     @property
     def closes_unannounced(self) -> bool:
@@ -79,12 +89,16 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def summarize(runs: list[Run], baseline: str) -> list[Summary]:
-    """Summaries in run order: median req/s and latency, and median of per-round ratios."""
+def summarize(runs: list[Run], baseline: str | Callable[[str], str]) -> list[Summary]:
+    """Summaries in run order: median req/s and latency, and median of per-round ratios.
+
+    ``baseline`` names the baseline server, or maps a workload name to its baseline.
+    """
+    baseline_for = baseline if callable(baseline) else (lambda _workload: baseline)
     baseline_rps: dict[tuple[str, int, int], float] = {
         (r.workload, r.concurrency, r.round): r.wrk.rps
         for r in runs
-        if r.server == baseline and r.wrk is not None and r.wrk.rps > 0
+        if r.server == baseline_for(r.workload) and r.wrk is not None and r.wrk.rps > 0
     }
     grouped: dict[tuple[str, int, str], list[Run]] = {}
     for run in runs:
@@ -99,13 +113,19 @@ def summarize(runs: list[Run], baseline: str) -> list[Summary]:
             if r.wrk is not None and (workload, concurrency, r.round) in baseline_rps
         ]
         rss = [r.peak_rss_kib for r in group if r.peak_rss_kib is not None]
+        rps = _median([r.wrk.rps for r in measured if r.wrk])
+        upload = WORKLOADS[workload].upload_size if workload in WORKLOADS else 0
+        kept = [
+            r.wrk.keep_alive_requests for r in measured if r.wrk and r.wrk.keep_alive_requests is not None
+        ]
+        client = [r.wrk.client_cores for r in measured if r.wrk and r.wrk.client_cores is not None]
         summaries.append(
             Summary(
                 server=server,
                 workload=workload,
                 concurrency=concurrency,
                 rounds=len(measured),
-                rps=_median([r.wrk.rps for r in measured if r.wrk]),
+                rps=rps,
                 ratio=_median(ratios),
                 p50_ms=_median([r.wrk.p50_ms for r in measured if r.wrk]),
                 p99_ms=_median([r.wrk.p99_ms for r in measured if r.wrk]),
@@ -116,6 +136,10 @@ def summarize(runs: list[Run], baseline: str) -> list[Summary]:
                 peak_rss_mib=max(rss) / 1024 if rss else None,
                 noisy_runs=sum(1 for r in group if r.noisy),
                 failures=[f"round {r.round}: {r.failure}" for r in group if r.failure],
+                baseline=baseline_for(workload),
+                body_mb_s=rps * upload / 1e6 if upload and rps is not None else None,
+                keep_alive_requests=sum(kept) if kept else None,
+                client_cores=_median(client),
             )
         )
     return summaries

@@ -10,13 +10,18 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from . import machine, probe, report, wrk
+from . import ab, machine, probe, report, wrk
+from .paths import REPO_ROOT
 from .results import Run, summarize
-from .servers import SERVERS, RunningServer, ServerSpec, aiohttpbase_status
-from .workloads import WORKLOADS, default_cells
+from .servers import SERVERS, RunningServer, ServerSpec, aiohttpbase_status, use_aiohttpbase_tree
+from .workloads import WORKLOADS, Workload, default_cells
+
+#: The ratio baseline when neither ``--baseline`` nor the workload names one.
+DEFAULT_BASELINE = "stdlib-nodelay"
 
 #: Rough per-run overhead (process checks, probe, bookkeeping) used for the time estimate.
 _RUN_OVERHEAD_S = 0.4
@@ -30,14 +35,19 @@ def _split(value: str | None) -> list[str] | None:
 class Runner:
     """Plans the matrix from the command-line filters, measures it and writes the report."""
 
-    def __init__(self, args: argparse.Namespace, command: str, wrk: str, setup_note: str) -> None:
+    def __init__(
+        self, args: argparse.Namespace, command: str, wrk: str, setup_note: str, ab: str = "ab"
+    ) -> None:
         self.args = args
         self.command = command
         self.wrk = wrk
+        self.ab = ab
         self.notes: list[str] = [setup_note] if setup_note else []
         self.runs: list[Run] = []
         self.log_dir = Path(args.out) / "logs"
         self.explicit_servers: set[str] = set()
+        #: ``--commit``: the commit aiohttpbase is served from (None: the working tree).
+        self.commit: str | None = None
 
     # ----------------------------------------------------------------- planning
     def _selected_servers(self) -> list[ServerSpec]:
@@ -71,42 +81,87 @@ class Runner:
             names = list(dict.fromkeys(names))
             return [(w, c) for w in names for c in concurrency]
         if workloads:
-            cells = [(w, c) for w, c in default_cells(quick=False) if w in workloads]
+            cells = [(w, c) for w, c in default_cells(False, workloads) if w in workloads]
             if self.args.quick:  # a named workload keeps its quick concurrencies, or c=64
                 cells = [(w, c) for w in workloads for c in (WORKLOADS[w].quick_concurrency or (64,))]
             return cells
         return default_cells(self.args.quick)
 
     def _servers_for(self, cell: tuple[str, int], specs: list[ServerSpec]) -> list[ServerSpec]:
-        return [
-            s
-            for s in specs
-            if s.only_cells is None or cell in s.only_cells or s.name in self.explicit_servers
-        ]
+        """The selected servers measured in ``cell``: a server named with ``--servers`` always."""
+        workload = WORKLOADS[cell[0]]
+
+        def measured(s: ServerSpec) -> bool:
+            if s.name in self.explicit_servers:
+                return True
+            return (
+                (s.only_cells is None or cell in s.only_cells)
+                and (s.only_workloads is None or workload.name in s.only_workloads)
+                and (workload.servers is None or s.name in workload.servers)
+            )
+
+        return [s for s in specs if measured(s)]
+
+    def baseline_for(self, workload: str) -> str:
+        """``--baseline``, else the workload's own, else ``stdlib-nodelay``."""
+        return self.args.baseline or WORKLOADS[workload].baseline or DEFAULT_BASELINE
 
     def print_list(self) -> None:
         print("servers:")
         for spec in SERVERS.values():
             limit = f" (only in {sorted(spec.only_cells)})" if spec.only_cells else ""
-            print(f"  {spec.name:26} {spec.description}{limit}")
+            limit += f" (only in {', '.join(sorted(spec.only_workloads))})" if spec.only_workloads else ""
+            print(f"  {spec.name:29} {spec.description}{limit}")
         print("workloads:")
         for w in WORKLOADS.values():
+            extra = f"; client {w.client}" if w.client != "wrk" else ""
+            extra += "; opt-in: only with --workloads" if w.opt_in else ""
+            extra += f"; servers {', '.join(w.servers)}" if w.servers else ""
+            extra += f"; baseline {w.baseline}" if w.baseline else ""
             print(
-                f"  {w.name:12} {w.description}; full c={list(w.full_concurrency)}, quick c={list(w.quick_concurrency)}"
+                f"  {w.name:12} {w.description}; full c={list(w.full_concurrency)}, "
+                f"quick c={list(w.quick_concurrency)}{extra}"
             )
 
     # ---------------------------------------------------------------- measuring
     def run(self) -> int:
+        with tempfile.TemporaryDirectory(prefix="bench-aiohttpbase-") as tree:
+            if self.args.commit:
+                self._export_commit(self.args.commit, Path(tree))
+            return self._run()
+
+    def _export_commit(self, revision: str, tree: Path) -> None:
+        """``git archive REV aiohttpbase`` into ``tree`` and serve aiohttpbase from there."""
+        rev = subprocess.run(
+            ["git", "rev-parse", "--verify", "--short", f"{revision}^{{commit}}"],
+            capture_output=True, text=True, timeout=10, cwd=REPO_ROOT, check=False,
+        )  # fmt: skip
+        if rev.returncode != 0:
+            sys.exit(f"--commit {revision}: not a commit: {rev.stderr.strip()}")
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", rev.stdout.strip(), "aiohttpbase"],
+            capture_output=True, timeout=60, cwd=REPO_ROOT, check=True,
+        )  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, timeout=60, check=True)
+        use_aiohttpbase_tree(tree)
+        self.commit = rev.stdout.strip()
+        print(f"[bench] aiohttpbase served from commit {self.commit} (exported to {tree})", flush=True)
+
+    def _run(self) -> int:
         specs = self._selected_servers()
         cells = self._cells()
         if not specs or not cells:
             print("[bench] nothing to run: " + "; ".join(self.notes or ["empty selection"]), file=sys.stderr)
             return 2
-        if self.args.baseline not in {s.name for s in specs}:
-            self.notes.append(f"baseline {self.args.baseline} not measured: no ratios")
         nofile = machine.raise_nofile_limit()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         plan = [(cell, self._servers_for(cell, specs)) for cell in cells]
+        for (workload_name, concurrency), servers in plan:
+            baseline = self.baseline_for(workload_name)
+            if baseline not in {s.name for s in servers}:
+                self.notes.append(
+                    f"{workload_name} c={concurrency}: baseline {baseline} not measured: no ratios"
+                )
         total_runs = sum(len(servers) for _, servers in plan) * self.args.rounds
         per_run = self.args.warmup + self.args.duration + _RUN_OVERHEAD_S
         estimate = total_runs * per_run + len(plan) * _CELL_OVERHEAD_S
@@ -126,7 +181,7 @@ class Runner:
             for cell, servers in plan:
                 self._measure_cell(cell, servers, Path(scripts_dir), counter)
 
-        summaries = summarize(self.runs, self.args.baseline)
+        summaries = summarize(self.runs, self.baseline_for)
         meta = self._meta(started)
         paths = report.write(Path(self.args.out), self.runs, summaries, meta)
         print()
@@ -140,7 +195,7 @@ class Runner:
         """Start every server of the cell, run the interleaved rounds, stop them all."""
         workload = WORKLOADS[cell[0]]
         concurrency = cell[1]
-        script = wrk.write_script(workload, scripts_dir)
+        script = wrk.write_script(workload, scripts_dir)  # unused by ab
         print(f"\n[bench] == {workload.name}, c={concurrency}: {workload.description}")
         print(
             f"[bench]    loadavg {machine.loadavg()}; CPU in use before starting: "
@@ -206,11 +261,15 @@ class Runner:
             run = Run(server.spec.name, workload.name, concurrency, round_no, machine.loadavg())
             try:
                 if self.args.warmup > 0:
-                    wrk.run(self.wrk, script, workload, server.port, concurrency, self.args.warmup)
+                    self._load(script, workload, server.port, concurrency, self.args.warmup)
                 machine.reset_peak_rss(server.pid)
                 window = machine.CpuWindow()
                 window.start(server.pid)
-                run.wrk, _ = wrk.run(self.wrk, script, workload, server.port, concurrency, self.args.duration)
+                client_before, started = machine.children_cpu_seconds(), time.monotonic()
+                run.wrk = self._load(script, workload, server.port, concurrency, self.args.duration)
+                run.wrk.client_cores = (machine.children_cpu_seconds() - client_before) / max(
+                    1e-9, time.monotonic() - started
+                )
                 run.other_cores = window.other_cores(server.pid)
                 run.peak_rss_kib = machine.peak_rss_kib(server.pid)
             except wrk.WrkError as exc:
@@ -225,10 +284,18 @@ class Runner:
             )
         return run
 
+    def _load(
+        self, script: Path, workload: Workload, port: int, concurrency: int, seconds: int
+    ) -> wrk.WrkResult:
+        """One load run with the workload's client (wrk, or ab for ``ab -k``)."""
+        if workload.client == "ab":
+            return ab.run(self.ab, workload, port, concurrency, seconds)[0]
+        return wrk.run(self.wrk, script, workload, port, concurrency, seconds)[0]
+
     @staticmethod
     def _print_run(run: Run, counter: list[int]) -> None:
         head = (
-            f"[{counter[0]:>3}/{counter[1]}] {run.workload} c={run.concurrency} r{run.round} {run.server:26}"
+            f"[{counter[0]:>3}/{counter[1]}] {run.workload} c={run.concurrency} r{run.round} {run.server:29}"
         )
         if run.wrk is None:
             print(f"{head} FAILED: {run.failure}", flush=True)
@@ -238,9 +305,17 @@ class Runner:
         flags = "" if run.clean else f"  ERRORS non2xx={w.non_2xx_3xx} socket={w.socket_errors}"
         flags += f"  NOISY({run.other_cores:.2f})" if run.noisy else ""
         flags += f"  {run.failure}" if run.failure else ""
+        upload = WORKLOADS[run.workload].upload_size
+        extra = f"  {w.rps * upload / 1e6:,.0f} MB/s" if upload else ""
+        extra += (
+            f"  kept-alive {w.keep_alive_requests:,}/{w.requests:,}"
+            if w.keep_alive_requests is not None
+            else ""
+        )
+        extra += f"  client {w.client_cores:.2f} cores" if w.client_cores is not None else ""
         print(
             f"{head} {w.rps:>9,.0f} req/s  p50 {w.p50_ms:7.2f} ms  p99 {w.p99_ms:8.2f} ms  "
-            f"rss {rss:>6} MiB  load {run.loadavg}{flags}",
+            f"rss {rss:>6} MiB  load {run.loadavg}{extra}{flags}",
             flush=True,
         )
 
@@ -267,6 +342,14 @@ class Runner:
         packages = ", ".join(
             f"{d} {version(d)}" for d in ("aiohttpbase", "uvicorn", "h11", "httptools", "uvloop", "aiohttp")
         )
+        if any(WORKLOADS[r.workload].client == "ab" for r in self.runs):
+            try:
+                said = subprocess.run(
+                    [self.ab, "-V"], capture_output=True, text=True, timeout=10, check=False
+                ).stdout.splitlines()
+                wrk_version += ", " + (said[0].replace("This is ", "") if said else "ab ?")
+            except (OSError, subprocess.TimeoutExpired):
+                wrk_version += ", ab ?"
         return {
             "mode": "quick" if self.args.quick else "full",
             "command": self.command,
@@ -274,8 +357,31 @@ class Runner:
             "rounds": self.args.rounds,
             "warmup_s": self.args.warmup,
             "duration_s": self.args.duration,
-            "baseline": self.args.baseline,
+            "baseline": self.args.baseline or "per workload (stdlib-nodelay unless the workload names one)",
+            "repository": (
+                f"aiohttpbase served from commit {self.commit} (git archive; not the working tree)"
+                if self.commit
+                else _repository_state()
+            ),
             "machine": f"{os.cpu_count()} cores, {cpu}, Linux {platform.release()}",
             "versions": f"Python {platform.python_version()}, {wrk_version}, {packages}",
             "notes": self.notes,
         }
+
+
+def _repository_state() -> str:
+    """The commit measured, and whether the package's files differ from it (a shared checkout)."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], capture_output=True, text=True, timeout=10, cwd=REPO_ROOT, check=False
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    commit = git("rev-parse", "--short", "HEAD").strip() or "?"
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "aiohttpbase").splitlines()]
+    if not changed:
+        return f"commit {commit}"
+    return f"commit {commit} with uncommitted changes in {', '.join(changed)}"

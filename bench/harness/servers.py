@@ -20,6 +20,14 @@ STOP_TIMEOUT_S = 5.0
 
 #: The handler served by aiohttpbase, given as a path relative to the repo root (the server's cwd).
 HANDLER_FILE = "bench/apps/handlers.py"
+#: Where aiohttpbase servers start (``python -m aiohttpbase`` imports the package from its cwd
+#: first): the repository, or a tree exported from a commit by ``use_aiohttpbase_tree``.
+AIOHTTPBASE_CWD: list[Path] = [REPO_ROOT]
+
+
+def use_aiohttpbase_tree(tree: Path) -> None:
+    """Serve aiohttpbase from ``tree`` (holding an ``aiohttpbase/`` package), not the checkout."""
+    AIOHTTPBASE_CWD[0] = tree
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,8 @@ class ServerSpec:
     needs_parser_flag: bool = False
     #: Only measured in these ``(workload, concurrency)`` cells unless named with ``--servers``.
     only_cells: frozenset[tuple[str, int]] | None = None
+    #: Only measured in these workloads' cells unless named with ``--servers``.
+    only_workloads: frozenset[str] | None = None
 
 
 def _py(*args: str) -> Callable[[int], list[str]]:
@@ -56,14 +66,23 @@ def _uvicorn(http: str) -> Callable[[int], list[str]]:
 AIOHTTPBASE_COMMON_ARGS: list[str] = []
 
 
+def _handler_file() -> str:
+    cwd = AIOHTTPBASE_CWD[0]
+    return HANDLER_FILE if cwd == REPO_ROOT else str(REPO_ROOT / HANDLER_FILE)
+
+
 def _aiohttpbase(handler: str, *extra: str) -> Callable[[int], list[str]]:
     return lambda port: [
         sys.executable, "-m", "aiohttpbase", "--bind", "127.0.0.1",
-        "--handler", f"{HANDLER_FILE}:{handler}", *AIOHTTPBASE_COMMON_ARGS, *extra, str(port),
+        "--handler", f"{_handler_file()}:{handler}", *AIOHTTPBASE_COMMON_ARGS, *extra, str(port),
     ]  # fmt: skip
 
 
 _LOG_CELLS = frozenset({("hello", 64)})
+#: Where aiohttpbase's other run modes (thread pool, async handler) are measured.
+_RUN_MODE_WORKLOADS = frozenset({"ab-keepalive", "upload-1m", "upload-64m"})
+#: ``--threads`` makes the CLI serve with a ThreadingHTTPServer; 64 is its default pool size.
+THREADS = "64"
 #: Where the "-parse" variants (head cache off: every request head parsed) are measured.
 _PARSE_CELLS = frozenset({("hello", 64), ("hello", 256), ("headers-20", 64)})
 
@@ -97,6 +116,22 @@ SERVERS: dict[str, ServerSpec] = {
             _aiohttpbase("HelloHandler", "--parser", "httptools"),
             aiohttpbase=True,
             needs_parser_flag=True,
+        ),
+        ServerSpec(
+            "aiohttpbase-httptools-threads",
+            f"aiohttpbase-httptools on a ThreadingHTTPServer (--threads {THREADS}): handlers on threads",
+            _aiohttpbase("HelloHandler", "--parser", "httptools", "--threads", THREADS),
+            aiohttpbase=True,
+            needs_parser_flag=True,
+            only_workloads=_RUN_MODE_WORKLOADS,
+        ),
+        ServerSpec(
+            "aiohttpbase-httptools-async",
+            "aiohttpbase-httptools serving AsyncHelloHandler (async def do_GET/do_POST, rfile.aread)",
+            _aiohttpbase("AsyncHelloHandler", "--parser", "httptools"),
+            aiohttpbase=True,
+            needs_parser_flag=True,
+            only_workloads=_RUN_MODE_WORKLOADS,
         ),
         ServerSpec(
             "aiohttpbase-h11-parse",
@@ -143,7 +178,7 @@ def aiohttpbase_status() -> tuple[bool, bool, str]:
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "aiohttpbase", "--help"],
-            capture_output=True, text=True, timeout=30, cwd=REPO_ROOT, check=False,
+            capture_output=True, text=True, timeout=30, cwd=AIOHTTPBASE_CWD[0], check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
         return False, False, "`python -m aiohttpbase --help` did not finish in 30 s"
@@ -191,7 +226,7 @@ class RunningServer:
             log.flush()
             self.proc = subprocess.Popen(
                 self.command(),
-                cwd=REPO_ROOT,
+                cwd=AIOHTTPBASE_CWD[0] if self.spec.aiohttpbase else REPO_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

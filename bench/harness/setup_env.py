@@ -77,22 +77,32 @@ def ensure_repo_package(force: bool = False) -> str | None:
     return None
 
 
-def ensure_wrk() -> str:
-    """Return the path of ``wrk``, installing the Debian package if it is missing."""
-    found = shutil.which("wrk")
+def _ensure_tool(tool: str, package: str) -> str:
+    """Return the path of ``tool``, installing its Debian ``package`` if it is missing."""
+    found = shutil.which(tool)
     if found:
         return found
-    print("[setup] wrk not found: apt-get install -y wrk", flush=True)
-    if _run(["apt-get", "install", "-y", "wrk"], APT_TIMEOUT_S).returncode != 0:
+    print(f"[setup] {tool} not found: apt-get install -y {package}", flush=True)
+    if _run(["apt-get", "install", "-y", package], APT_TIMEOUT_S).returncode != 0:
         print("[setup] install failed; apt-get update and retry", flush=True)
         _run(["apt-get", "update"], APT_TIMEOUT_S)
-        proc = _run(["apt-get", "install", "-y", "wrk"], APT_TIMEOUT_S)
+        proc = _run(["apt-get", "install", "-y", package], APT_TIMEOUT_S)
         if proc.returncode != 0:
-            raise SetupError(f"apt-get install -y wrk failed:\n{_tail(proc.stdout + proc.stderr)}")
-    found = shutil.which("wrk")
+            raise SetupError(f"apt-get install -y {package} failed:\n{_tail(proc.stdout + proc.stderr)}")
+    found = shutil.which(tool)
     if not found:
-        raise SetupError("wrk is still not on PATH after apt-get install")
+        raise SetupError(f"{tool} is still not on PATH after apt-get install {package}")
     return found
+
+
+def ensure_wrk() -> str:
+    """Return the path of ``wrk``, installing the Debian package if it is missing."""
+    return _ensure_tool("wrk", "wrk")
+
+
+def ensure_ab() -> str:
+    """Return the path of ApacheBench ``ab``, installing ``apache2-utils`` if it is missing."""
+    return _ensure_tool("ab", "apache2-utils")
 
 
 def ensure_taskset() -> None:

@@ -5,6 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 ECHO_BODY_SIZE = 1024
+MIB = 1024 * 1024
+
+#: The peers that can take an upload: read a whole request body, answer its size.
+_UPLOAD_SERVERS = (
+    "aiohttpbase-httptools", "aiohttpbase-h11", "aiohttpbase-httptools-threads",
+    "aiohttpbase-httptools-async", "uvicorn-httptools", "aiohttp", "stdlib-nodelay",
+)  # fmt: skip
+#: ``ab -k``: aiohttpbase in every run mode, and the peers (uvicorn answers HTTP/1.0 with
+#: ``Connection: close``; the stdlib keeps the connection without saying so, and ab waits).
+_AB_SERVERS = (
+    "aiohttpbase-httptools", "aiohttpbase-h11", "aiohttpbase-httptools-threads",
+    "aiohttpbase-httptools-async", "aiohttp", "uvicorn-httptools", "stdlib-nodelay",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -23,6 +36,26 @@ class Workload:
     full_concurrency: tuple[int, ...] = (64,)
     #: Concurrencies measured by default in ``--quick`` mode (empty: not in the quick matrix).
     quick_concurrency: tuple[int, ...] = ()
+    #: The load generator: ``"wrk"``, or ``"ab"`` (ApacheBench ``-k``: HTTP/1.0 keep-alive).
+    client: str = "wrk"
+    #: A POST body of this many bytes, built by the wrk script (see ``wrk.write_script``), instead
+    #: of ``body``; the answer must be its size in decimal.
+    upload_size: int = 0
+    #: wrk's per-request timeout in whole seconds (slower answers count as timeout errors).
+    request_timeout_s: int = 2
+    #: Only measured when named with ``--workloads`` (not in the default full or quick matrix).
+    opt_in: bool = False
+    #: The servers measured in this workload's cells (default: all; ``--servers`` adds others).
+    servers: tuple[str, ...] | None = None
+    #: The ratio baseline for this workload's cells when ``--baseline`` is not given.
+    baseline: str | None = None
+
+    @property
+    def expect_body(self) -> bytes | None:
+        """The exact response body the probe expects, when it is known."""
+        if self.upload_size:
+            return str(self.upload_size).encode("ascii")
+        return self.body or None
 
 
 def _many_headers(count: int) -> tuple[tuple[str, str], ...]:
@@ -82,14 +115,49 @@ WORKLOADS: dict[str, Workload] = {
             expect_body_size=38,
             quick_concurrency=(64,),
         ),
+        Workload(
+            "ab-keepalive",
+            "ab -k: GET / over HTTP/1.0 with Connection: Keep-Alive (ApacheBench)",
+            expect_body_size=38,
+            client="ab",
+            servers=_AB_SERVERS,
+            baseline="aiohttp",
+        ),
+        Workload(
+            "upload-1m",
+            "POST /upload, 1 MiB body read whole, answered with its size",
+            path="/upload",
+            method="POST",
+            upload_size=MIB,
+            full_concurrency=(16,),
+            quick_concurrency=(16,),
+            request_timeout_s=10,
+            opt_in=True,
+            servers=_UPLOAD_SERVERS,
+        ),
+        Workload(
+            "upload-64m",
+            "POST /upload, 64 MiB body read whole, answered with its size",
+            path="/upload",
+            method="POST",
+            upload_size=64 * MIB,
+            full_concurrency=(4,),
+            quick_concurrency=(4,),
+            request_timeout_s=30,
+            opt_in=True,
+            servers=_UPLOAD_SERVERS,
+        ),
     )
 }
 
 
-def default_cells(quick: bool) -> list[tuple[str, int]]:
-    """The ``(workload, concurrency)`` matrix measured when no filter is given."""
+def default_cells(quick: bool, named: list[str] | None = None) -> list[tuple[str, int]]:
+    """The ``(workload, concurrency)`` matrix measured when no filter is given (opt-in workloads
+    only when ``named``)."""
     cells: list[tuple[str, int]] = []
     for workload in WORKLOADS.values():
+        if workload.opt_in and workload.name not in (named or ()):
+            continue
         for concurrency in workload.quick_concurrency if quick else workload.full_concurrency:
             cells.append((workload.name, concurrency))
     return cells

@@ -19,10 +19,24 @@ def _fmt(value: float | None, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
+def _rate(value: float | None) -> str:
+    """req/s: whole numbers, with two decimals below 100 (the 64 MiB uploads)."""
+    return _fmt(value, ",.0f" if value is None or value >= 100 else ".2f")
+
+
+def _failures(failures: list[str]) -> str:
+    """``round N: why`` lines, one per distinct reason: ``rounds 1, 2, 3: why``."""
+    rounds: dict[str, list[str]] = {}
+    for failure in failures:
+        head, _, why = failure.partition(": ")
+        rounds.setdefault(why, []).append(head.removeprefix("round "))
+    return "; ".join(f"round{'s' if len(r) > 1 else ''} {', '.join(r)}: {why}" for why, r in rounds.items())
+
+
 def _status(summary: Summary) -> str:
     parts: list[str] = []
     if summary.failures:
-        parts.append("FAILED: " + "; ".join(summary.failures))
+        parts.append("FAILED: " + _failures(summary.failures))
     if summary.non_2xx_3xx:
         parts.append(f"{summary.non_2xx_3xx} non-2xx")
     if summary.socket_errors:
@@ -78,7 +92,7 @@ def markdown(summaries: list[Summary], meta: dict[str, Any]) -> str:
             extra += f" {_kept(s)} |" if kept else ""
             extra += f" {_fmt(s.client_cores, '.2f')} |" if uploads or kept else ""
             lines.append(
-                f"| {s.server} | {_fmt(s.rps, ',.0f')} | {_fmt(s.ratio, '.2f')} |{extra} {_fmt(s.p50_ms, '.2f')} "
+                f"| {s.server} | {_rate(s.rps)} | {_fmt(s.ratio, '.2f')} |{extra} {_fmt(s.p50_ms, '.2f')} "
                 f"| {_fmt(s.p99_ms, '.2f')} | {_fmt(s.peak_rss_mib, '.1f')} | {s.rounds} | {_status(s)} |"
             )
         lines.append("")

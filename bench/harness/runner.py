@@ -314,7 +314,7 @@ class Runner:
         )
         extra += f"  client {w.client_cores:.2f} cores" if w.client_cores is not None else ""
         print(
-            f"{head} {w.rps:>9,.0f} req/s  p50 {w.p50_ms:7.2f} ms  p99 {w.p99_ms:8.2f} ms  "
+            f"{head} {w.rps:>9,.{0 if w.rps >= 100 else 2}f} req/s  p50 {w.p50_ms:7.2f} ms  p99 {w.p99_ms:8.2f} ms  "
             f"rss {rss:>6} MiB  load {run.loadavg}{extra}{flags}",
             flush=True,
         )

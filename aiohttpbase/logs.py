@@ -30,7 +30,14 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["ACCESS_LOGGER", "DEFAULT_ACCESS_LOG_FORMAT", "ERROR_LOGGER", "AccessLog"]
+__all__ = [
+    "ACCESS_LOGGER",
+    "DEFAULT_ACCESS_LOG_FORMAT",
+    "ERROR_LOGGER",
+    "AccessLog",
+    "reopen_log_files",
+    "request_reopen",
+]
 
 ACCESS_LOGGER: Final = logging.getLogger("aiohttpbase.access")
 ERROR_LOGGER: Final = logging.getLogger("aiohttpbase.error")
@@ -64,12 +71,86 @@ def use_default_access_handler() -> None:
 
 
 def log_to_file(path: str) -> None:
-    """Write access lines to ``path`` (appending) instead of stderr."""
+    """Write access lines to ``path`` (appending) instead of stderr.
+
+    The file can be rotated: rename it, then send SIGUSR1 (or call ``reopen_log_files()``)
+    and the next lines go to a new file at ``path``.
+    """
     for handler in ACCESS_LOGGER.handlers:
         handler.close()
-    ACCESS_LOGGER.handlers[:] = [logging.FileHandler(path, encoding="utf-8")]
+    ACCESS_LOGGER.handlers[:] = [_ReopenableFileHandler(path, encoding="utf-8")]
     ACCESS_LOGGER.propagate = False
     ACCESS_LOGGER.setLevel(logging.INFO)
+
+
+# Bumped by request_reopen(); a file handler whose own count differs reopens its file.
+_reopen_requests = 0
+
+
+class _ReopenableFileHandler(logging.FileHandler):
+    """The handler ``log_to_file`` installs: reopens its file when asked (log rotation)."""
+
+    def __init__(self, filename: str, encoding: str | None = None) -> None:
+        super().__init__(filename, encoding=encoding)
+        self._reopened_for = _reopen_requests
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Under the handler's lock (Handler.handle holds it): a reopen requested by a
+        # signal that arrived while no one could act on it happens before this line.
+        if self._reopened_for != _reopen_requests:
+            self._reopen()
+        super().emit(record)
+
+    def reopen_if_requested(self) -> bool:
+        """Reopen now if a reopen was requested since the last one; thread-safe."""
+        self.acquire()
+        try:
+            if self._reopened_for == _reopen_requests:
+                return False
+            return self._reopen()
+        finally:
+            self.release()
+
+    def _reopen(self) -> bool:
+        self._reopened_for = _reopen_requests
+        old = self.stream
+        try:
+            self.stream = self._open()  # appends to a new file at the same path
+        except OSError as exc:  # keep writing to the old file rather than lose lines
+            ERROR_LOGGER.error("cannot reopen the access log %s: %s", self.baseFilename, exc)
+            return False
+        if old is not None:
+            try:
+                old.flush()
+            finally:
+                old.close()
+        ERROR_LOGGER.info("access log reopened: %s (pid %d)", self.baseFilename, os.getpid())
+        return True
+
+
+def request_reopen() -> None:
+    """Ask the files of ``log_to_file`` to be reopened; safe in a signal handler.
+
+    Only records the request: ``reopen_log_files()`` acts on it, or else each file is
+    reopened before its next line is written.
+    """
+    global _reopen_requests
+    _reopen_requests += 1
+
+
+def reopen_log_files() -> list[str]:
+    """Reopen the files ``log_to_file`` writes to, now.
+
+    For log rotation: after the file was renamed, lines go to a fresh file at its
+    original path.  Returns the paths reopened.  Thread-safe, but not for a signal
+    handler (it takes the handlers' locks): call ``request_reopen()`` there.
+    """
+    request_reopen()
+    return [
+        handler.baseFilename
+        for handler in list(ACCESS_LOGGER.handlers)
+        if isinstance(handler, _ReopenableFileHandler) and handler.reopen_if_requested()
+    ]
 
 
 class RequestFacts:

@@ -6,7 +6,9 @@ Two entry points:
     The ``ForkingMixIn`` answer.  The calling process becomes a *supervisor*: it forks
     ``workers`` children that all serve ``server``'s already-listening socket, restarts a
     child that dies (with a growing back-off, so a worker that crashes at start does not
-    spin), and on SIGTERM/SIGINT stops them all gracefully and returns an exit status::
+    spin), on SIGHUP replaces them all with new ones without refusing a connection, on
+    SIGUSR1 has every process reopen its access log file, and on SIGTERM/SIGINT stops them
+    all gracefully and returns an exit status::
 
         server = aiohttpbase.HTTPServer(("", 8000), Handler)
         sys.exit(aiohttpbase.workers.serve_workers(server, 4))
@@ -18,11 +20,17 @@ Two entry points:
     worker, ``getattr(server, "worker_id", None)`` is ``None``.
 
 ``install_signal_handlers(server)``
-    For one process running ``server.serve_forever()`` in its main thread: SIGTERM and
-    SIGINT start a graceful shutdown (stop accepting, close idle connections, let in-flight
-    requests finish within ``config.timeout_graceful_shutdown``), after which
+    For one process running ``server.serve_forever()`` in its main thread: SIGTERM, SIGINT
+    and SIGHUP start a graceful shutdown (stop accepting, close idle connections, let
+    in-flight requests finish within ``config.timeout_graceful_shutdown``), after which
     ``serve_forever`` returns normally and the program can exit 0.  A second SIGINT (Ctrl-C
     twice) raises ``KeyboardInterrupt`` as usual, to cut a shutdown that takes too long.
+    SIGUSR1 reopens the access log file (``logs.log_to_file``) for log rotation.
+
+A worker never outlives its supervisor: on Linux the kernel sends it SIGTERM when the
+supervisor dies (``PR_SET_PDEATHSIG``), and everywhere it watches a pipe only the supervisor
+holds open, so a supervisor killed with SIGKILL leaves no worker serving behind it.  Either
+way the worker drains as on SIGTERM and exits.
 
 Why one shared accept queue by default, rather than ``SO_REUSEPORT``: every child inherits
 the same listening socket through ``fork``, so there is one kernel accept queue and whichever
@@ -48,11 +56,14 @@ import signal
 import socket
 import ssl
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
+
+from . import logs
 
 __all__ = [
     "WORKER_ID_ENV",
@@ -69,6 +80,13 @@ logger = logging.getLogger("aiohttpbase.workers")
 WORKER_ID_ENV = "AIOHTTPBASE_WORKER_ID"
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# Absent on Windows, where there are no worker processes either.
+_SIGHUP: signal.Signals | None = getattr(signal, "SIGHUP", None)
+_SIGUSR1: signal.Signals | None = getattr(signal, "SIGUSR1", None)
+#: What stops a single process (or one worker) gracefully: SIGHUP too, as a hangup.
+_PROCESS_STOP_SIGNALS = tuple(s for s in (signal.SIGTERM, signal.SIGINT, _SIGHUP) if s is not None)
+# Blocked across fork, until the child has its own handlers for them.
+_FORK_BLOCKED = {s for s in (*_STOP_SIGNALS, signal.SIGCHLD, _SIGHUP, _SIGUSR1) if s is not None}
 
 
 # -- single process ------------------------------------------------------------------------
@@ -80,9 +98,14 @@ def request_shutdown(server: Any) -> None:
 
 
 def install_signal_handlers(
-    server: Any, *, signals: tuple[signal.Signals, ...] = _STOP_SIGNALS, force_on_repeat: bool = True
+    server: Any,
+    *,
+    signals: tuple[signal.Signals, ...] = _PROCESS_STOP_SIGNALS,
+    force_on_repeat: bool = True,
+    reopen_signal: signal.Signals | None = _SIGUSR1,
 ) -> Callable[[], None]:
-    """Make ``signals`` (SIGTERM, SIGINT) shut ``server`` down gracefully; returns ``restore()``.
+    """Make ``signals`` (SIGTERM, SIGINT, SIGHUP) shut ``server`` down gracefully, and
+    ``reopen_signal`` (SIGUSR1) reopen the access log file; returns ``restore()``.
 
     Must be called from the main thread (a restriction of ``signal.signal``).  Use::
 
@@ -100,7 +123,28 @@ def install_signal_handlers(
 
     With ``force_on_repeat`` a second SIGINT raises ``KeyboardInterrupt`` (the usual
     Ctrl-C), which cuts the graceful drain short.  Repeated SIGTERMs are always harmless.
+
+    SIGHUP stops too: one process cannot replace itself, and a hangup means "go away" --
+    gracefully rather than by the default action, which kills at once.  For a reload on
+    SIGHUP, run worker processes (``serve_workers``).  ``reopen_signal`` reopens the file
+    of ``logs.log_to_file`` (``--access-log FILE``) after it was renamed; ``None`` leaves
+    that signal alone.
     """
+    return _install_process_handlers(server, signals, force_on_repeat, reopen_signal, settle=0.0)
+
+
+#: In a worker, how long the listener is closed before idle connections are: see
+#: ``_stop_accepting_then_shutdown``.
+_WORKER_SETTLE = 0.2
+
+
+def _install_process_handlers(
+    server: Any,
+    signals: tuple[signal.Signals, ...],
+    force_on_repeat: bool,
+    reopen_signal: signal.Signals | None,
+    settle: float,
+) -> Callable[[], None]:
     received: set[int] = set()
 
     def handle(signum: int, frame: FrameType | None) -> None:
@@ -110,15 +154,56 @@ def install_signal_handlers(
         received.add(signum)
         if first:
             logger.info("%s received: shutting down gracefully", signal.Signals(signum).name)
-        request_shutdown(server)
+        if settle > 0 and first:
+            _stop_accepting_then_shutdown(server, settle)
+        else:
+            request_shutdown(server)
+
+    def reopen(signum: int, frame: FrameType | None) -> None:
+        logs.request_reopen()  # the handler's next line goes to the new file at the latest
+        loop = getattr(server, "_serving_loop", None)
+        if loop is not None:  # and right away, from the loop (never inside a line's write)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(logs.reopen_log_files)
 
     previous = {sig: signal.signal(sig, handle) for sig in signals}
+    if reopen_signal is not None:
+        previous[reopen_signal] = signal.signal(reopen_signal, reopen)
 
     def restore() -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
     return restore
+
+
+def _stop_accepting_then_shutdown(server: Any, settle: float) -> None:
+    """Close the listener now and shut down gracefully ``settle`` seconds later.
+
+    For a worker, whose listening socket other processes share (the supervisor, the other
+    workers, or a reload's new workers).  A shutdown closes idle connections at once, and a
+    connection accepted a moment ago whose request has not been read yet is idle: closing
+    it would fail a request that any other process would have answered.  So the worker
+    first stops taking connections from the shared queue (those behind stay there for the
+    others) and gives the ones it has just taken time to deliver their request, which then
+    completes as any in-flight request does.  Safe in a signal handler.
+    """
+    loop = getattr(server, "_serving_loop", None)
+
+    def stop_accepting() -> None:
+        listener = getattr(server, "_listener", None)
+        if listener is not None:
+            listener.close()  # the loop's duplicate descriptor; the shared socket stays open
+        assert loop is not None
+        loop.call_later(settle, request_shutdown, server)
+
+    if loop is None:  # not serving yet (or any more): nothing accepted to wait for
+        request_shutdown(server)
+        return
+    try:
+        loop.call_soon_threadsafe(stop_accepting)
+    except RuntimeError:  # the loop closed meanwhile
+        request_shutdown(server)
 
 
 # -- worker processes ----------------------------------------------------------------------
@@ -149,7 +234,8 @@ class RestartBackoff:
 
 @dataclasses.dataclass
 class _Slot:
-    """One of the ``workers`` places; its process is replaced when it dies."""
+    """One of the ``workers`` places (or, during a reload, one of the new generation's);
+    its process is replaced when it dies."""
 
     worker_id: int
     pid: int | None = None
@@ -157,6 +243,8 @@ class _Slot:
     quick_deaths: int = 0
     restart_at: float | None = None  # when a dead worker is due to be replaced
     exit_code: int | None = None  # how the last process of this slot ended
+    ready: bool = False  # the process said it is about to serve
+    kill_at: float | None = None  # a replaced worker, draining: SIGKILL it if still running then
 
 
 class WorkerSupervisor:
@@ -173,6 +261,8 @@ class WorkerSupervisor:
         poll_interval: float = 0.5,
         backoff: RestartBackoff | None = None,
         handle_signals: bool = True,
+        on_reload: Callable[[Any], None] | None = None,
+        reload_timeout: float = 30.0,
     ) -> None:
         if workers < 1:
             raise ValueError("serve_workers needs at least one worker")
@@ -192,18 +282,32 @@ class WorkerSupervisor:
         self.poll_interval = poll_interval
         self.backoff = backoff if backoff is not None else RestartBackoff()
         self.handle_signals = handle_signals
+        self.on_reload = on_reload
+        self.reload_timeout = reload_timeout
         self._slots = [_Slot(i) for i in range(workers)]
         # Read now: with reuse_port the supervisor closes its socket after the first forks,
         # and workers started later still need to know what to bind.
         self._listen_spec = _ListenSpec.of(server)
+        # Loaded here, never in a child: dlopen() after fork() is not safe.
+        self._libc = _linux_libc()
+        self._incoming: list[_Slot] | None = None  # a reload's new workers, until all are ready
+        self._incoming_deadline = 0.0
+        self._retiring: list[_Slot] = []  # workers a reload replaced, draining after SIGTERM
+        self._reloaded = False  # a reload completed: every worker started since runs on_reload
+        self._reload_requested = False
+        self._reopen_requested = False
         self._stopping = False
         self._force = False
-        self._wake_r = -1
-        self._wake_w = -1
+        self._pid = os.getpid()
+        self._wake_r = self._wake_w = -1
+        self._ready_r = self._ready_w = -1  # workers write "<pid>\n" when about to serve
+        self._alive_r = self._alive_w = -1  # only the supervisor holds _alive_w: EOF = it died
+        self._ready_buffer = b""
 
     @property
     def worker_pids(self) -> dict[int, int]:
-        """``{worker_id: pid}`` of the workers currently running."""
+        """``{worker_id: pid}`` of the workers currently running (not those a reload is
+        starting, nor those it replaced and that are still draining)."""
         return {slot.worker_id: slot.pid for slot in self._slots if slot.pid is not None}
 
     def stop(self, force: bool = False) -> None:
@@ -216,15 +320,40 @@ class WorkerSupervisor:
         self._stopping = True
         self._wake()
 
+    def reload(self) -> None:
+        """Ask ``run()`` to replace every worker with a new process (what SIGHUP does).
+
+        The new workers start first (each runs ``on_reload`` before it serves).  Once every
+        one of them is ready, the old ones get SIGTERM and drain as on a stop; the listening
+        socket is served throughout.  If a new worker exits before it is ready, or they are
+        not all ready within ``reload_timeout`` seconds, the reload is abandoned: the new
+        ones are stopped and the old ones keep serving.  A reload asked for during another
+        one follows it.  Safe from a signal handler and from another thread.
+        """
+        self._reload_requested = True
+        self._wake()
+
+    def reopen_logs(self) -> None:
+        """Ask ``run()`` to reopen the access log file, here and in every worker (SIGUSR1).
+
+        Safe from a signal handler and from another thread.
+        """
+        logs.request_reopen()
+        self._reopen_requested = True
+        self._wake()
+
     def run(self) -> int:
         """Supervise until ``stop()`` or SIGTERM/SIGINT; returns 0 if every worker stopped cleanly."""
         if _running_loop() is not None:
             # The child would inherit a thread marked as running a loop and could not start
             # its own; forking from inside a loop also duplicates that loop's epoll state.
             raise RuntimeError("serve_workers() must not be called from inside a running event loop")
+        self._pid = os.getpid()
         self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        self._ready_r, self._ready_w = os.pipe()
+        self._alive_r, self._alive_w = os.pipe()
+        for fd in (self._wake_r, self._wake_w, self._ready_r):
+            os.set_blocking(fd, False)
         restore = self._install_signal_handlers() if self.handle_signals else (lambda: None)
         try:
             try:
@@ -240,14 +369,19 @@ class WorkerSupervisor:
                 self.server.socket.close()
             while not self._stopping:
                 self._reap()
+                self._advance_reload()
                 self._restart_due()
+                if self._reopen_requested:
+                    self._reopen_everywhere()
                 self._sleep(self._next_timeout())
             return self._stop_workers()
         finally:
             restore()
-            os.close(self._wake_r)
-            os.close(self._wake_w)
-            self._wake_r = self._wake_w = -1
+            pipes = (self._wake_r, self._wake_w, self._ready_r, self._ready_w, self._alive_r, self._alive_w)
+            for fd in pipes:
+                os.close(fd)
+            self._wake_r = self._wake_w = self._ready_r = self._ready_w = -1
+            self._alive_r = self._alive_w = -1
             self.server.server_close()
 
     # -- supervisor internals --------------------------------------------------------------
@@ -263,8 +397,19 @@ class WorkerSupervisor:
         def on_child(signum: int, frame: FrameType | None) -> None:
             self._wake()  # a worker died: reap it now rather than at the next poll
 
+        def on_reload(signum: int, frame: FrameType | None) -> None:
+            self.reload()
+
+        def on_reopen(signum: int, frame: FrameType | None) -> None:
+            self.reopen_logs()
+
         previous = {sig: signal.signal(sig, on_stop) for sig in _STOP_SIGNALS}
         previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, on_child)
+        # SIGHUP's default action would kill the supervisor and leave its workers serving.
+        if _SIGHUP is not None:
+            previous[_SIGHUP] = signal.signal(_SIGHUP, on_reload)
+        if _SIGUSR1 is not None:
+            previous[_SIGUSR1] = signal.signal(_SIGUSR1, on_reopen)
 
         def restore() -> None:
             for sig, handler in previous.items():
@@ -278,13 +423,25 @@ class WorkerSupervisor:
                 os.write(self._wake_w, b"\0")
 
     def _sleep(self, timeout: float) -> None:
-        """Wait for a signal (through the wake pipe) or ``timeout`` seconds."""
+        """Wait for a signal (through the wake pipe), a worker's ready line, or ``timeout`` seconds."""
         with contextlib.suppress(InterruptedError):
-            readable, _, _ = select.select([self._wake_r], [], [], max(0.0, timeout))
-            if readable:
+            readable, _, _ = select.select([self._wake_r, self._ready_r], [], [], max(0.0, timeout))
+            if self._wake_r in readable:
                 with contextlib.suppress(BlockingIOError):
                     while os.read(self._wake_r, 4096):
                         pass
+            if self._ready_r in readable:
+                self._read_ready()
+
+    def _read_ready(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(self._ready_r, 4096):
+                self._ready_buffer += chunk
+        *lines, self._ready_buffer = self._ready_buffer.split(b"\n")
+        pids = {int(line) for line in lines if line.isdigit()}
+        for slot in (*self._slots, *(self._incoming or ())):
+            if slot.pid in pids:
+                slot.ready = True
 
     def _next_timeout(self) -> float:
         # Even with SIGCHLD handled, poll now and then: handle_signals=False has no SIGCHLD.
@@ -293,24 +450,34 @@ class WorkerSupervisor:
         for slot in self._slots:
             if slot.restart_at is not None:
                 timeout = min(timeout, slot.restart_at - now)
+        if self._incoming is not None:
+            timeout = min(timeout, self._incoming_deadline - now)
+        for slot in self._retiring:
+            if slot.kill_at is not None:
+                timeout = min(timeout, slot.kill_at - now)
         return timeout
+
+    def _collect(self, slot: _Slot) -> int | None:
+        """The pid of ``slot``'s process if it has exited (now reaped), else ``None``."""
+        if slot.pid is None:
+            return None
+        try:
+            pid, status = os.waitpid(slot.pid, os.WNOHANG)
+        except ChildProcessError:  # someone else reaped it (e.g. SIGCHLD set to SIG_IGN)
+            pid, status = slot.pid, 0
+        if pid == 0:
+            return None
+        slot.exit_code = os.waitstatus_to_exitcode(status)
+        dead_pid, slot.pid = slot.pid, None
+        return dead_pid
 
     def _reap(self) -> None:
         """Collect workers that have exited; schedule their replacement unless stopping."""
         for slot in self._slots:
-            if slot.pid is None:
+            dead_pid = self._collect(slot)
+            if dead_pid is None or self._stopping:
                 continue
-            try:
-                pid, status = os.waitpid(slot.pid, os.WNOHANG)
-            except ChildProcessError:  # someone else reaped it (e.g. SIGCHLD set to SIG_IGN)
-                pid, status = slot.pid, 0
-            if pid == 0:
-                continue
-            slot.exit_code = os.waitstatus_to_exitcode(status)
             uptime = time.monotonic() - slot.started
-            dead_pid, slot.pid = slot.pid, None
-            if self._stopping:
-                continue
             delay, slot.quick_deaths = self.backoff.delay(uptime, slot.quick_deaths)
             slot.restart_at = time.monotonic() + delay
             logger.warning(
@@ -321,6 +488,33 @@ class WorkerSupervisor:
                 uptime,
                 delay,
             )
+        for slot in self._incoming or ():
+            dead_pid = self._collect(slot)
+            if dead_pid is not None:
+                self._abandon_reload(
+                    f"new worker {slot.worker_id} (pid {dead_pid}) exited "
+                    f"({_describe_exit(slot.exit_code)}) before serving"
+                )
+                break
+        now = time.monotonic()
+        for slot in list(self._retiring):
+            dead_pid = self._collect(slot)
+            if dead_pid is not None:
+                self._retiring.remove(slot)
+                logger.info(
+                    "replaced worker %d (pid %d) stopped (%s)",
+                    slot.worker_id,
+                    dead_pid,
+                    _describe_exit(slot.exit_code),
+                )
+            elif slot.kill_at is not None and slot.kill_at <= now and not self._stopping:
+                assert slot.pid is not None
+                logger.warning(
+                    "replaced worker %d (pid %d) did not stop in time: killing it", slot.worker_id, slot.pid
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(slot.pid, signal.SIGKILL)
+                slot.kill_at = None  # reaped at the next pass
 
     def _restart_due(self) -> None:
         now = time.monotonic()
@@ -328,30 +522,101 @@ class WorkerSupervisor:
             if slot.restart_at is not None and slot.restart_at <= now and not self._stopping:
                 slot.restart_at = None
                 try:
-                    self._spawn(slot)
+                    self._spawn(slot, refresh=self._reloaded)
                 except OSError as exc:  # fork() refused (EAGAIN, ENOMEM): try again later
                     slot.restart_at = now + self.backoff.maximum
                     retry = self.backoff.maximum
                     logger.error("cannot start worker %d: %s; retrying in %.1f s", slot.worker_id, exc, retry)
 
-    def _spawn(self, slot: _Slot) -> None:
+    # -- reload and reopen -----------------------------------------------------------------
+
+    def _advance_reload(self) -> None:
+        """Start a requested reload, or finish (or abandon) the one under way."""
+        if self._stopping:
+            return
+        if self._incoming is None:
+            if self._reload_requested:
+                self._reload_requested = False
+                self._start_reload()
+            return
+        if all(slot.ready for slot in self._incoming):
+            self._finish_reload()
+        elif time.monotonic() >= self._incoming_deadline:
+            self._abandon_reload(f"the new workers were not ready within {self.reload_timeout:g} s")
+
+    def _start_reload(self) -> None:
+        logger.info("reloading: starting %d new workers", self.workers)
+        self._incoming = incoming = [_Slot(i) for i in range(self.workers)]
+        self._incoming_deadline = time.monotonic() + self.reload_timeout
+        for slot in incoming:
+            try:
+                self._spawn(slot, refresh=True)
+            except OSError as exc:
+                self._abandon_reload(f"cannot start a new worker: {exc}")
+                return
+
+    def _finish_reload(self) -> None:
+        assert self._incoming is not None
+        old, self._slots, self._incoming = self._slots, self._incoming, None
+        self._reloaded = True
+        self._retire(old)
+        logger.info(
+            "reloaded: workers %s replace %s, which drain and stop",
+            sorted(self.worker_pids.values()),
+            sorted(slot.pid for slot in old if slot.pid is not None),
+        )
+
+    def _abandon_reload(self, reason: str) -> None:
+        assert self._incoming is not None
+        incoming, self._incoming = self._incoming, None
+        self._retire(incoming)
+        logger.error("reload failed: %s; the running workers keep serving", reason)
+
+    def _retire(self, slots: list[_Slot]) -> None:
+        """SIGTERM the processes of ``slots``, which drain; SIGKILL them if they take too long."""
+        kill_at = time.monotonic() + self.grace + self.kill_margin
+        for slot in slots:
+            slot.restart_at = None
+            if slot.pid is None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(slot.pid, signal.SIGTERM)
+            slot.kill_at = kill_at
+            self._retiring.append(slot)
+
+    def _reopen_everywhere(self) -> None:
+        """Reopen this process's access log file and forward SIGUSR1 to every worker."""
+        self._reopen_requested = False
+        logs.reopen_log_files()  # a worker forked from now on inherits the new file
+        if _SIGUSR1 is None:  # pragma: no cover - no worker processes without it either
+            return
+        for slot in (*self._slots, *(self._incoming or ()), *self._retiring):
+            if slot.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(slot.pid, _SIGUSR1)
+
+    # -- starting and stopping -------------------------------------------------------------
+
+    def _spawn(self, slot: _Slot, refresh: bool = False) -> None:
         # Anything buffered but unwritten would be written again by the child.
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
-        # Block the stop signals across fork: until the child has installed its own
+        # Block the signals we handle across fork: until the child has installed its own
         # handlers, a SIGTERM must stay pending rather than run the supervisor's handler
         # (which would write to the supervisor's wake pipe) inside the child.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {*_STOP_SIGNALS, signal.SIGCHLD})
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORK_BLOCKED)
         try:
             pid = os.fork()
             if pid == 0:
-                self._run_child(slot.worker_id, {signal.Signals(s) for s in mask})  # never returns
+                self._run_child(slot.worker_id, {signal.Signals(s) for s in mask}, refresh)  # never returns
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         slot.pid = pid
         slot.started = time.monotonic()
         slot.exit_code = None
+        slot.ready = False
+        slot.kill_at = None
         logger.info("worker %d started (pid %d)", slot.worker_id, pid)
 
     def _stop_workers(self) -> int:
@@ -361,18 +626,24 @@ class WorkerSupervisor:
             slot.restart_at = None
             if slot.pid is None:
                 slot.exit_code = None  # died before the stop and was not replaced: not judged here
-            else:
+        # Those of a reload under way, and replaced ones still draining, stop with the rest.
+        stopping = [*self._slots, *(self._incoming or ()), *self._retiring]
+        self._incoming = None
+        self._retiring = []
+        for slot in stopping:
+            if slot.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(slot.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.grace + self.kill_margin
-        while any(slot.pid is not None for slot in self._slots) and not self._force:
+        while any(slot.pid is not None for slot in stopping) and not self._force:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             self._sleep(min(remaining, 0.05))
-            self._reap()
+            for slot in stopping:
+                self._collect(slot)
         clean = True
-        for slot in self._slots:
+        for slot in stopping:
             if slot.pid is None:
                 continue
             logger.warning("worker %d (pid %d) did not stop in time: killing it", slot.worker_id, slot.pid)
@@ -382,12 +653,12 @@ class WorkerSupervisor:
                 os.waitpid(slot.pid, 0)  # prompt after SIGKILL
             slot.pid = None
             clean = False
-        clean = clean and all(slot.exit_code in (0, None) for slot in self._slots)
+        clean = clean and all(slot.exit_code in (0, None) for slot in stopping)
         return 0 if clean else 1
 
     # -- in the child ----------------------------------------------------------------------
 
-    def _run_child(self, worker_id: int, parent_mask: set[signal.Signals]) -> None:
+    def _run_child(self, worker_id: int, parent_mask: set[signal.Signals], refresh: bool) -> None:
         """The body of one worker process; ends with ``os._exit``, never by returning.
 
         Returning or raising would run the supervisor's code -- its loop, its ``finally``
@@ -395,14 +666,21 @@ class WorkerSupervisor:
         """
         code = 1
         try:
-            os.close(self._wake_r)
-            os.close(self._wake_w)
-            self._wake_r = self._wake_w = -1
+            # First of all: the kernel's SIGTERM if the supervisor dies from now on (stays
+            # pending until the handlers below are in place), then whether it already has.
+            _set_parent_death_signal(self._libc, signal.SIGTERM)
+            if os.getppid() != self._pid:
+                raise SystemExit(0)  # the supervisor died during the fork: serve nothing
+            for fd in (self._wake_r, self._wake_w, self._ready_r, self._alive_w):
+                os.close(fd)
+            self._wake_r = self._wake_w = self._ready_r = self._alive_w = -1
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             server = self.server
             _forget_parent_loop(server)
             with contextlib.suppress(ValueError):
                 signal.set_wakeup_fd(-1)  # a wakeup fd of the parent's, if it had one
+            if refresh and self.on_reload is not None:
+                self.on_reload(server)  # e.g. import the handler afresh
             if self.reuse_port and not (worker_id == 0 and server.socket.fileno() >= 0):
                 # The supervisor's own socket goes to the first worker 0, so connections the
                 # kernel queued on it before the fork are served rather than reset; every
@@ -413,7 +691,15 @@ class WorkerSupervisor:
             os.environ[WORKER_ID_ENV] = str(worker_id)
             # SIGINT too: Ctrl-C in a terminal signals the whole process group, and a
             # worker must then drain like on SIGTERM rather than die with KeyboardInterrupt.
-            install_signal_handlers(server, force_on_repeat=False)
+            _install_process_handlers(
+                server, _PROCESS_STOP_SIGNALS, False, _SIGUSR1, settle=min(_WORKER_SETTLE, self.grace)
+            )
+            # Started while the signals are still blocked, so the thread keeps them blocked
+            # and they reach the main thread (and wake its loop).
+            _watch_supervisor(self._alive_r, self._pid)
+            os.write(self._ready_w, b"%d\n" % os.getpid())
+            os.close(self._ready_w)
+            self._ready_w = -1
             signal.pthread_sigmask(signal.SIG_SETMASK, parent_mask)  # deliver pending signals now
             server.serve_forever(poll_interval=self.poll_interval)
             code = 0
@@ -445,11 +731,20 @@ def serve_workers(server: Any, workers: int, **options: Any) -> int:
     them at once.  Then the listening socket is closed and the function returns 0 if every
     worker exited with status 0, else 1.
 
+    SIGHUP reloads: new workers are forked first, and once they are all ready the old ones
+    get SIGTERM and drain (see ``WorkerSupervisor.reload``); the listening socket stays open
+    throughout, so no connection is refused.  ``on_reload(server)``, if given, runs in every
+    worker started by or after a reload, before it serves -- the command line's imports the
+    ``--handler`` module afresh there.  SIGUSR1 reopens the access log file of
+    ``logs.log_to_file`` in the supervisor and in every worker (log rotation).  Workers exit
+    by themselves, gracefully, when the supervisor dies, even by SIGKILL.
+
     ``options`` are ``WorkerSupervisor``'s keywords.  ``reuse_port``: each worker binds its
     own ``SO_REUSEPORT`` socket instead of sharing the
     inherited one (see the module docstring); the server's socket must have been bound with
     ``SO_REUSEPORT``.  ``handle_signals=False`` leaves the signal handlers alone (for callers
-    that are not the main thread); stop through ``WorkerSupervisor.stop()`` then.
+    that are not the main thread); stop through ``WorkerSupervisor.stop()`` then (and
+    reload through ``reload()``, reopen logs through ``reopen_logs()``).
 
     Call from the main thread, outside any running event loop.
     """
@@ -464,6 +759,49 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _linux_libc() -> Any:
+    """The C library, for ``prctl``, on Linux; ``None`` elsewhere or if it cannot be loaded."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (ImportError, OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return libc
+
+
+def _set_parent_death_signal(libc: Any, signum: int) -> bool:
+    """Have the kernel send ``signum`` to this process when its parent dies (Linux)."""
+    if libc is None:
+        return False
+    return bool(libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0)
+
+
+def _watch_supervisor(alive_fd: int, supervisor_pid: int) -> None:
+    """SIGTERM this worker when ``alive_fd`` reaches end of file: the supervisor, the only
+    process holding the pipe's write end, has died.  The portable counterpart of
+    ``PR_SET_PDEATHSIG``; on Linux both fire, and a second SIGTERM is harmless."""
+
+    def watch() -> None:
+        try:
+            while os.read(alive_fd, 1):
+                pass
+        except OSError:  # closed under us: this process is exiting
+            return
+        logger.warning("supervisor (pid %d) is gone: stopping worker pid %d", supervisor_pid, os.getpid())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="aiohttpbase-supervisor-watch", daemon=True).start()
 
 
 def _forget_parent_loop(server: Any) -> None:

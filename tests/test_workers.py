@@ -285,6 +285,44 @@ def test_worker_stuck_past_grace_is_killed(start_app: Callable[..., App]) -> Non
     assert "did not stop in time: killing it" in app.output()
 
 
+@pytest.mark.parametrize(
+    "watch",
+    [
+        "both",
+        pytest.param(
+            "pdeathsig",
+            marks=pytest.mark.skipif(
+                not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's"
+            ),
+        ),
+        "pipe",
+    ],
+)
+def test_workers_stop_when_the_supervisor_is_killed(start_app: Callable[..., App], watch: str) -> None:
+    """A supervisor killed with SIGKILL leaves no worker serving its port (issue 14).
+
+    ``watch`` keeps both ways a worker notices, or only Linux's parent-death signal, or
+    only the portable pipe from the supervisor.
+    """
+    app = start_app("--workers", "2", *(["--death-watch", watch] if watch != "both" else []))
+    workers = app.observe_workers(2)
+    app.proc.kill()
+    app.proc.wait(10)
+    wait_until_gone(list(workers.values()), timeout=3)
+    # Nothing listens on the port any more: it can be bound again (as the server binds it).
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", app.port))
+        again.listen()
+    output = app.output()
+    assert output.count("SIGTERM received: shutting down gracefully") == 2, output
+    noticed = "supervisor (pid %d) is gone" % app.proc.pid
+    if watch == "pipe":
+        assert output.count(noticed) == 2, output
+    elif watch == "pdeathsig":
+        assert noticed not in output, output
+
+
 @needs_reuse_port
 def test_reuse_port_workers(start_app: Callable[..., App]) -> None:
     app = start_app("--workers", "2", "--reuse-port")

@@ -2,6 +2,7 @@
 
     python tests/worker_app.py [--workers N] [--threading] [--reuse-port]
                                [--grace S] [--kill-margin S] [--tls CERT KEY]
+                               [--death-watch both|pdeathsig|pipe]
 
 Binds 127.0.0.1 on an OS-chosen port, prints ``PORT <n>`` on stdout, then serves with
 ``serve_workers`` (or, with ``--workers 0``, in this one process with
@@ -13,6 +14,9 @@ Paths: ``/slow?S`` answers after S seconds without holding the loop (an awaited 
 sleep on a handler thread with ``--threading``); ``/block?S`` holds the whole worker for S
 seconds (a ``time.sleep`` on the loop; with ``--threading``, same as ``/slow``); anything
 else answers at once.
+
+``--death-watch`` keeps only one of the two ways a worker notices that its supervisor died
+(Linux's ``PR_SET_PDEATHSIG``, or the pipe only the supervisor holds open), to test each.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttpbase
+from aiohttpbase import workers
 from aiohttpbase.workers import install_signal_handlers, serve_workers
 
 
@@ -87,7 +92,12 @@ def main() -> int:
     parser.add_argument("--grace", type=float, default=5.0)
     parser.add_argument("--kill-margin", type=float, default=5.0)
     parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS (the wrap_socket idiom)")
+    parser.add_argument("--death-watch", choices=["both", "pdeathsig", "pipe"], default="both")
     args = parser.parse_args()
+    if args.death_watch == "pipe":
+        workers._linux_libc = lambda: None
+    elif args.death_watch == "pdeathsig":
+        workers._watch_supervisor = lambda fd, pid: None
     logging.basicConfig(level=logging.INFO, format="%(process)d %(name)s %(levelname)s %(message)s")
 
     server_class = aiohttpbase.ThreadingHTTPServer if args.threading else aiohttpbase.HTTPServer

@@ -10,9 +10,12 @@ import importlib
 import importlib.util
 import logging
 import os
+import site
 import socket
 import ssl
 import sys
+import sysconfig
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +76,49 @@ def load_handler(spec: str) -> Any:
     if not (isinstance(handler, type) and issubclass(handler, http.server.BaseHTTPRequestHandler)):
         raise HandlerLoadError(f"--handler: {spec} is not a BaseHTTPRequestHandler subclass")
     return handler
+
+
+def _handler_reloader(spec: str, protocol: str | None, modules_before: set[str]) -> Callable[[Any], None]:
+    """What a worker started by a reload (SIGHUP to ``--workers``) runs before it serves:
+    load ``--handler`` again, as its files are now.
+
+    The modules imported since ``modules_before`` are imported afresh -- the handler's own
+    and the application modules it brought in, but not the standard library's or installed
+    packages' (those keep the copy the supervisor imported: re-importing a library is not
+    safe in general, and aiohttpbase itself must stay the one the server was built from).
+    """
+
+    def reload(server: Any) -> None:
+        installed = _installed_paths()
+        for name in set(sys.modules) - modules_before:
+            if name == __package__ or name.startswith(f"{__package__}."):
+                continue  # imported late, but the server's own (an editable install is not "installed")
+            module = sys.modules.get(name)
+            origin = getattr(module, "__file__", None)
+            if origin and not _is_under(origin, installed):
+                del sys.modules[name]
+        importlib.invalidate_caches()
+        try:
+            handler = load_handler(spec)
+        except HandlerLoadError as exc:
+            print(f"error: reload: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+        if protocol:
+            handler.protocol_version = protocol
+        server.RequestHandlerClass = handler
+
+    return reload
+
+
+def _installed_paths() -> tuple[str, ...]:
+    """Where the standard library and installed packages live."""
+    paths = set(site.getsitepackages()) | {site.getusersitepackages()}
+    paths |= {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return tuple(os.path.join(os.path.realpath(path), "") for path in paths if path)
+
+
+def _is_under(path: str, directories: tuple[str, ...]) -> bool:
+    return os.path.realpath(path).startswith(directories)
 
 
 def _best_family(host: str | None, port: int) -> tuple[socket.AddressFamily, Any]:
@@ -157,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
-        help="level of the aiohttpbase.error logger (default: info)",
+        help="level of the aiohttpbase.error and aiohttpbase.workers loggers (default: info)",
     )
     return parser
 
@@ -219,7 +265,9 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiohttpbase.error").setLevel(args.log_level.upper())
+    for name in ("aiohttpbase.error", "aiohttpbase.workers"):
+        logging.getLogger(name).setLevel(args.log_level.upper())
+    modules_before = set(sys.modules)  # what --handler brings in is imported afresh on reload
     try:
         server = make_server(args)
     except (UsageError, ValueError) as exc:
@@ -236,8 +284,14 @@ def main(argv: list[str] | None = None) -> int:
             f"Serving {scheme} on {host} port {port} ({scheme.lower()}://{url_host}:{port}/) ...", flush=True
         )
         if args.workers > 1:
-            return serve_workers(server, args.workers, reuse_port=args.reuse_port)
-        # SIGTERM and Ctrl-C stop gracefully: in-flight requests finish, then exit 0.
+            # SIGHUP starts new workers (importing --handler afresh), then stops the old ones;
+            # SIGUSR1 reopens --access-log FILE; workers stop when the supervisor dies.
+            on_reload = None
+            if args.handler:
+                on_reload = _handler_reloader(args.handler, args.protocol, modules_before)
+            return serve_workers(server, args.workers, reuse_port=args.reuse_port, on_reload=on_reload)
+        # SIGTERM, Ctrl-C and SIGHUP stop gracefully: in-flight requests finish, then exit 0;
+        # SIGUSR1 reopens --access-log FILE.
         restore = install_signal_handlers(server)
         try:
             server.serve_forever()

@@ -18,7 +18,7 @@ A handler accepts the WebSocket of a request and then sends and receives message
 ``accept`` checks the handshake with wsproto's rules and sends ``101 Switching
 Protocols`` through the handler's own ``send_response``/``send_header``/``end_headers``, so
 the access line is written as for any response; the server then hands the handler its
-connection (see :mod:`aiohttpbase._takeover` and ``docs/takeover.md``).  ``accept_sync``
+connection (see ``aiohttpbase._takeover`` and ``docs/takeover.md``).  ``accept_sync``
 is the same for ``def`` handlers on a worker thread (and on ``http.server`` itself).
 
 Frames are read only while the handler receives (``receive()``, ``async for``, and
@@ -364,7 +364,7 @@ async def accept(
 ) -> WebSocket | None:
     """Accept the WebSocket of an ``async def`` handler's request, or refuse the request.
 
-    Returns a :class:`WebSocket` after sending ``101 Switching Protocols``; returns
+    Returns a ``WebSocket`` after sending ``101 Switching Protocols``; returns
     ``None`` after answering a request that is not a valid handshake: **426** (with
     ``Upgrade: websocket``) to one without ``Upgrade: websocket`` or with a
     ``Sec-WebSocket-Version`` other than 13, **405** to another method than ``GET``,
@@ -397,7 +397,7 @@ class WebSocket:
     """The server's end of a WebSocket, for ``async def`` handlers (made by ``accept``).
 
     ``receive()`` returns the next message, ``str`` or ``bytes``, and raises
-    :class:`ConnectionClosed` once the connection is closed; ``async for message in ws``
+    ``ConnectionClosed`` once the connection is closed; ``async for message in ws``
     ends quietly there instead.  ``async with ws:`` closes it on the way out (1000, or
     1011 if an exception leaves the block; a ``ConnectionClosed`` is swallowed).
 
@@ -423,8 +423,8 @@ class WebSocket:
         self._receiving = asyncio.Lock()
         self._sending = asyncio.Lock()
         self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
-        #: The subprotocol chosen from the client's offer, or None.
         self.subprotocol = subprotocol
+        """The subprotocol chosen from the client's offer, or None."""
 
     @property
     def closed(self) -> bool:
@@ -439,13 +439,14 @@ class WebSocket:
 
     @property
     def close_reason(self) -> str:
+        """The reason in that close frame ("" if none)."""
         return self._session.close_reason
 
     # -- receiving -------------------------------------------------------------------
 
     async def receive(self) -> str | bytes:
         """The next message: ``str`` for a text message, ``bytes`` for a binary one.
-        Raises :class:`ConnectionClosed` once the connection is closed; messages that
+        Raises ``ConnectionClosed`` once the connection is closed; messages that
         arrived before the client's close frame are returned first."""
         session = self._session
         async with self._receiving:
@@ -517,7 +518,7 @@ class WebSocket:
             raise self._session.error() from exc
 
     async def send(self, message: str | bytes | bytearray | memoryview) -> None:
-        """Send a text (``str``) or binary message; raises :class:`ConnectionClosed` once
+        """Send a text (``str``) or binary message; raises ``ConnectionClosed`` once
         the connection is closing or closed."""
         async with self._sending:
             frame = self._session.message_frame(message)
@@ -623,8 +624,8 @@ def accept_sync(
 ) -> SyncWebSocket | None:
     """``accept`` for a ``def`` handler on a worker thread (``ThreadingHTTPServer``, or
     ``HTTPServer``, which runs upgrade requests on a thread); it also works on
-    ``http.server``'s own servers.  The :class:`SyncWebSocket` blocks where
-    :class:`WebSocket` awaits; reads and writes are bounded by the handler's ``timeout``."""
+    ``http.server``'s own servers.  The ``SyncWebSocket`` blocks where
+    ``WebSocket`` awaits; reads and writes are bounded by the handler's ``timeout``."""
     accepted = _handshake(handler, subprotocols, headers)
     if accepted is None:
         return None
@@ -655,21 +656,25 @@ class SyncWebSocket:
         self._sending = threading.Lock()
         self._pings: dict[bytes, threading.Event] = {}
         self.subprotocol = subprotocol
+        """The subprotocol chosen from the client's offer, or None."""
 
     @property
     def closed(self) -> bool:
+        """True once no frame can be sent or received any more."""
         return self._session.closed
 
     @property
     def close_code(self) -> int | None:
+        """The code of the close frame that ended the connection; None while it is open."""
         return self._session.close_code
 
     @property
     def close_reason(self) -> str:
+        """The reason in that close frame ("" if none)."""
         return self._session.close_reason
 
     def receive(self) -> str | bytes:
-        """The next message (blocking); raises :class:`ConnectionClosed` once closed, and
+        """The next message (blocking); raises ``ConnectionClosed`` once closed, and
         ``TimeoutError`` after the handler's ``timeout``."""
         session = self._session
         with self._receiving:

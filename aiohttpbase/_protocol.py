@@ -1,21 +1,23 @@
 """One ``asyncio.Protocol`` per client connection.
 
 Theory of operation: bytes from the transport go to the request parser; its events drive
-one request at a time through the handler bridge; what the handler writes is framed by
-the ``ResponseWriter`` onto the transport.  A request's handler code runs in one of three
-ways (``HandlerBridge.mode_for``):
+one ``Exchange`` (a request and its response) at a time through the connection's phases
+(``_exchange.TRANSITIONS``); a runner (``_runners``) runs the handler code; what the
+handler writes is framed by the ``ResponseWriter`` onto the transport.  Handler code runs
+in one of three ways (``HandlerBridge.mode_for``):
 
 * inline, on the loop (``HTTPServer``): the body is buffered (bounded, 413 above the limit)
   before ``do_<COMMAND>`` is called, so blocking ``rfile`` reads are memory reads;
-* on a worker thread (``ThreadingHTTPServer``): dispatched as soon as the head is in;
-  ``rfile`` streams the body with backpressure and ``wfile`` blocks while the client is
-  slow (``_streams.BodyReader``, ``_streams.ThreadedSink``);
+* on a worker thread (``ThreadingHTTPServer``, and any request that may take its
+  connection over): dispatched as soon as the head is in; ``rfile`` streams the body with
+  backpressure and ``wfile`` blocks while the client is slow (``_streams``);
 * as a task on the loop, for ``async def do_<COMMAND>``, with the same streaming ``rfile``
   (``await self.rfile.aread()``) and ``await self.wfile.drain()``.
 
 Whatever ran it, the response is completed on the loop once both the handler has returned
 and the request body has been read to its end (unread body bytes are discarded, never
-parsed as a request).
+parsed as a request).  A handler that switches protocols takes the connection out of HTTP
+(``_takeover``).
 
 Pipelining: the parser hands out the next request only after the current response is
 finished, so responses go out in request order; while a complete request waits (for a
@@ -28,17 +30,16 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
 import threading
-import time
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from ._bridge import INLINE, THREAD, replay_bytes
 from ._events import NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
+from ._exchange import TRANSITIONS, Exchange, Phase, Step, advance, keep_alive_after
+from ._pump import FilePump
 from ._response import ResponseWriter
 from ._streams import READ_HIGH_WATER, BodyReader, ConnectionProxy, ResponseStream, ThreadedSink
 from ._takeover import SocketTunnel, StreamTunnel, may_switch
-from .logs import RequestFacts
 
 if TYPE_CHECKING:
     from ._state import ServerState
@@ -47,6 +48,16 @@ __all__ = ["HTTPConnection"]
 
 logger = logging.getLogger("aiohttpbase.error")
 
+_ENDING: Final = Phase.MUST_CLOSE  # this phase and the ones after it: the connection is ending
+
+# The steps of every request, looked up in the table directly (``advance`` does the same
+# with a clearer error, for the rare steps): a KeyError here is a step the table forbids.
+_next_phase: Final = TRANSITIONS.__getitem__
+_REQUEST: Final = Step.REQUEST
+_BODY_END: Final = Step.BODY_END
+_RESPONSE_END: Final = Step.RESPONSE_END
+_NEXT: Final = Step.NEXT
+
 
 class HTTPConnection(asyncio.Protocol):
     """Serves the requests of one client connection, in order."""
@@ -54,72 +65,54 @@ class HTTPConnection(asyncio.Protocol):
     __slots__ = (
         "_state",
         "_bridge",
+        "_runners",
         "_loop",
         "_transport",
         "_parser",
         "_writer",
+        "_pump",
         "_proxy",
+        "_peer",
         "_client_address",
-        "_head",
-        "_mode",
-        "_handler",
-        "_dispatch_ok",
-        "_body",
-        "_reader",
-        "_sink",
+        "_phase",
+        "_exchange",
         "_ready",
-        "_running",
-        "_body_complete",
         "_write_paused",
+        "_reading_paused",
+        "_peer_eof",
+        "_pumping",
+        "_keep_alive_after_pump",
         "_drain_waiter",
-        "_closing",
-        "_must_close",
+        "_tunnel",
         "_served",
         "_waiting_since",
         "_last_data_at",
         "_paused_since",
-        "_socket_fd",
-        "_pumping",
-        "_keep_alive_after_pump",
-        "_started_at",
-        "_peer",
-        "_reading_paused",
-        "_peer_eof",
-        "_tunnel",
     )
 
     def __init__(self, state: ServerState) -> None:
         self._state = state
         self._bridge = state.bridge
+        self._runners = state.runners
         self._transport: asyncio.Transport | None = None
         self._parser = state.parser_class(state.config, state.config.max_body_bytes, state.head_cache)
-        self._head: RequestHead | None = None
-        self._mode = INLINE
-        self._handler: Any = None
-        self._dispatch_ok = True
-        self._body = io.BytesIO()
-        self._reader: BodyReader | None = None
-        self._sink: ThreadedSink | None = None
+        self._phase = Phase.IDLE
+        self._exchange: Exchange | None = None
+        #: The exchange's handler may start once a ``handle_request`` turn allows it.
         self._ready = False
-        self._running = False
-        self._body_complete = False
         self._write_paused = False
+        self._reading_paused = False
+        self._peer_eof = False
+        self._pumping = False
+        self._keep_alive_after_pump = False
         self._drain_waiter: asyncio.Future[None] | None = None
-        self._closing = False
-        self._must_close = False
-        # Timeout bookkeeping, read by ServerState.sweep (see check_timeouts).
+        #: Set once a handler has taken over the connection (see ``_takeover``).
+        self._tunnel: SocketTunnel | StreamTunnel | None = None
+        # Timeout bookkeeping, read by check_timeouts.
         self._served = 0
         self._waiting_since = 0.0
         self._last_data_at = 0.0
         self._paused_since = 0.0
-        self._socket_fd = -1
-        self._pumping = False
-        self._keep_alive_after_pump = False
-        self._started_at = 0.0
-        self._reading_paused = False
-        self._peer_eof = False
-        #: Set once a handler has taken over the connection (see ``_takeover``).
-        self._tunnel: SocketTunnel | StreamTunnel | None = None
 
     # -- asyncio callbacks -----------------------------------------------------------
 
@@ -133,10 +126,11 @@ class HTTPConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername") or ("", 0)
         self._client_address = self._peer = peer
         tls = transport.get_extra_info("sslcontext") or transport.get_extra_info("ssl_object")
-        if sock is not None and tls is None:
-            self._socket_fd = sock.fileno()  # plain TCP: file bodies may go zero-copy
-        self._writer = ResponseWriter(transport.write)
-        self._writer.on_switch = self._switch
+        # Plain TCP: file bodies may go zero-copy.
+        socket_fd = sock.fileno() if sock is not None and tls is None else -1
+        self._writer = writer = ResponseWriter(transport.write)
+        writer.on_switch = self._switch
+        self._pump = FilePump(transport, writer, socket_fd)
         self._proxy = ConnectionProxy(sock, peer, self._close_after_response)
         server = self._state.server
         try:
@@ -145,7 +139,7 @@ class HTTPConnection(asyncio.Protocol):
             server.handle_error(self._proxy, peer)
             allowed = False
         if not allowed:
-            self._closing = True
+            self._phase = advance(self._phase, Step.END)
             transport.close()
             return
         limit = self._state.config.limit_concurrency
@@ -159,6 +153,8 @@ class HTTPConnection(asyncio.Protocol):
             self._tunnel.from_client(data)
             self._update_reading()
             return
+        if self._phase is Phase.IDLE:
+            self._phase = Phase.HEAD  # (IDLE, DATA) in the table, without the lookup
         self._last_data_at = self._loop.time()
         self._parser.feed(data)
         self._process()  # which also bounds bytes piling up behind a running handler
@@ -173,35 +169,40 @@ class HTTPConnection(asyncio.Protocol):
         return True  # we close ourselves once every request received is answered
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closing = True
+        self._phase = advance(self._phase, Step.LOST)
         self._state.connections.discard(self)
         if self in self._state.parked:
             self._state.parked.remove(self)
         if self._tunnel is not None:
             self._tunnel.client_lost()
-        # A handler still running learns it the way a socket would tell it.
-        if self._reader is not None:
-            self._reader.fail(ConnectionResetError("the client closed the connection"))
-        if self._sink is not None:
-            self._sink.fail(BrokenPipeError("the client closed the connection"))
+        exchange = self._exchange
+        if exchange is not None:
+            # A handler still running learns it the way a socket would tell it.
+            exchange.client_gone = True
+            if exchange.reader is not None:
+                exchange.reader.fail(ConnectionResetError("the client closed the connection"))
+            if exchange.sink is not None:
+                exchange.sink.fail(BrokenPipeError("the client closed the connection"))
+            if not exchange.running:
+                exchange.handler = None
         self._wake_drain()
         self._writer.close_files()
-        if not self._running:
-            self._handler = None
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self._write_paused = self._pump.paused = True
         self._paused_since = self._loop.time()
-        if self._sink is not None:
-            self._sink.set_paused(True)
+        exchange = self._exchange
+        if exchange is not None and exchange.sink is not None:
+            exchange.sink.set_paused(True)
         if self._tunnel is not None:
             self._tunnel.client_writable(False)
         self._update_reading()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        if self._sink is not None:
-            self._sink.set_paused(False)
+        self._write_paused = self._pump.paused = False
+        exchange = self._exchange
+        if exchange is not None and exchange.sink is not None:
+            exchange.sink.set_paused(False)
         if self._tunnel is not None:
             self._tunnel.client_writable(True)
         self._wake_drain()
@@ -209,39 +210,34 @@ class HTTPConnection(asyncio.Protocol):
             self._pump_files()
         self.resume()
 
-    # -- state -----------------------------------------------------------------------
+    # -- what the server asks --------------------------------------------------------
 
     @property
     def idle(self) -> bool:
         """No request in progress and none partly received."""
-        return self._head is None and not self._ready and self._parser.idle
+        return self._exchange is None and self._parser.idle
 
     @property
     def closing(self) -> bool:
         """The connection is closed or closing."""
-        return self._closing
+        return self._phase >= _ENDING
 
     def resume(self) -> None:
         """Continue after a pause (transport drained, or a ``handle_request`` turn)."""
-        if not self._closing:
+        if self._phase < _ENDING:
             self._process()
             self._update_reading()
 
     def close_when_idle(self) -> None:
-        """Used by shutdown: close now if idle, else after the current response."""
-        self._must_close = True
-        if self.idle and not self._closing:
+        """Used by shutdown: close now if idle, else after the current response (the
+        server's ``shutting_down`` tells ``keep_alive_after``)."""
+        if self.idle and not self.closing:
             self._close()
 
     def abort(self) -> None:
-        if self._transport is not None:
-            self._closing = True
+        if self._transport is not None and self._phase is not Phase.CLOSED:
+            self._phase = advance(self._phase, Step.END)
             self._transport.abort()
-
-    def _close(self) -> None:
-        self._closing = True
-        assert self._transport is not None
-        self._transport.close()
 
     def check_timeouts(self, now: float) -> None:
         """Enforce the read and send deadlines (called about once a second).
@@ -249,16 +245,18 @@ class HTTPConnection(asyncio.Protocol):
         Waiting for a request: ``timeout_keep_alive`` while no byte of it has arrived after
         an earlier response, else ``timeout_header`` for the whole head, counted from the
         end of the previous response (or the accept) -- bytes arriving do not extend it.
-        Receiving a body: ``timeout_body`` of inactivity.  A paused transport (the client
-        stopped reading): ``timeout_send``.
+        Receiving a body: ``timeout_body`` of inactivity, not counted while reading is
+        paused for the handler.  A paused transport (the client stopped reading):
+        ``timeout_send``.  A taken-over connection has only the handler's own timeouts.
         """
-        if self._closing or self._tunnel is not None:
-            return  # a taken-over connection has only the handler's own timeouts
+        if self.closing or self._tunnel is not None:
+            return
         config = self._state.config
+        exchange = self._exchange
         if self._write_paused and now - self._paused_since > config.timeout_send:
             logger.info("closing %s: it stopped reading the response", self._client_address)
             self.abort()
-        elif self._head is None and not self._ready:
+        elif exchange is None:
             idle = self._parser.idle
             if idle and self._served and now - self._waiting_since > config.timeout_keep_alive:
                 self._close()
@@ -268,28 +266,26 @@ class HTTPConnection(asyncio.Protocol):
                 else:
                     self._refuse(RequestError(408, None, "The request head did not arrive in time."))
         elif (
-            not self._body_complete
+            not exchange.body_complete
             and not self._ready
-            # Paused because the handler has not taken what arrived: not the client's delay.
             and not self._reading_paused
             and now - self._last_data_at > config.timeout_body
         ):
-            if self._running:
-                assert self._reader is not None
-                self._reader.fail(TimeoutError("timed out reading the request body"))
-                self._must_close = True
+            if exchange.running:
+                exchange.reader.fail(TimeoutError("timed out reading the request body"))
+                exchange.must_close = True
             elif not self._writer.transmitted:
                 self._refuse(RequestError(408, None, "The request body did not arrive in time."))
             else:
                 self._close()
 
-    def _close_after_response(self) -> None:
-        self._must_close = True
+    # -- flow control ----------------------------------------------------------------
 
     def _update_reading(self) -> None:
-        if self._closing or self._transport is None or type(self._tunnel) is SocketTunnel:
+        if self._phase >= _ENDING or self._transport is None or type(self._tunnel) is SocketTunnel:
             return  # (a socket tunnel's flow control is its own)
-        reader = self._reader
+        exchange = self._exchange
+        reader = exchange.reader if exchange is not None else None
         pause = (
             self._write_paused
             or self._ready
@@ -314,10 +310,10 @@ class HTTPConnection(asyncio.Protocol):
 
     async def _wait_writable(self) -> None:
         """``wfile.drain()`` of async handlers: wait while the transport is paused."""
-        while self._write_paused and not self._closing:
+        while self._write_paused and not self.closing:
             self._drain_waiter = self._loop.create_future()
             await self._drain_waiter
-        if self._closing:
+        if self.closing:
             raise BrokenPipeError("the client closed the connection")
 
     def _wake_drain(self) -> None:
@@ -329,17 +325,24 @@ class HTTPConnection(asyncio.Protocol):
     def _timeout(self) -> float | None:
         return self._proxy.gettimeout()
 
+    def _close_after_response(self) -> None:
+        """``self.connection.close()`` (or ``shutdown``) from a handler."""
+        if self._exchange is not None:
+            self._exchange.must_close = True
+
     # -- request cycle ---------------------------------------------------------------
 
     def _process(self) -> None:
         parser = self._parser
-        while not self._closing:
+        while self._phase < _ENDING:
             if self._ready:
-                if (self._write_paused and self._mode == INLINE) or not self._state.may_dispatch(self):
+                exchange = self._exchange
+                assert exchange is not None
+                if (self._write_paused and exchange.mode == INLINE) or not self._state.may_dispatch(self):
                     self._update_reading()
                     return
                 self._ready = False
-                self._dispatch()
+                self._dispatch(exchange)
                 continue
             event = parser.next_event()
             kind = type(event)
@@ -360,248 +363,160 @@ class HTTPConnection(asyncio.Protocol):
                 return
 
     def _start_request(self, head: RequestHead) -> None:
-        self._head = head
-        self._started_at = self._loop.time()
-        self._proxy.access_logged = False
-        if self._state.proxy_trust is not None:
-            self._client_address = self._state.proxy_trust.client_address(self._peer, head.headers)
-        self._mode = mode = self._bridge.mode_for(head.method)
+        self._phase = _next_phase((self._phase, _REQUEST))
+        state = self._state
+        if state.proxy_trust is not None:
+            self._client_address = state.proxy_trust.client_address(self._peer, head.headers)
+        mode = self._bridge.mode_for(head.method)
         switchable = may_switch(head.method, head.connection)
         if mode == INLINE and switchable:
-            # It may take over the connection and then block in a relay loop: a thread.
-            self._mode = mode = THREAD
-        self._body_complete = False
-        self._dispatch_ok = True
-        self._handler = None
+            mode = THREAD  # it may take the connection over and block in a relay loop
+        exchange = self._exchange = Exchange(head, mode, switchable, self._loop.time(), self._client_address)
         writer = self._writer
         # During a graceful shutdown the response announces that the connection will close.
-        writer.start(head.method, head.version, head.keep_alive and not self._state.shutting_down)
+        writer.start(head.method, head.version, head.keep_alive and not state.shutting_down)
         proxy = self._proxy
+        proxy.access_logged = False
         if mode == INLINE:
             # A declared length over the buffer limit is refused before any body byte is
             # read; chunked bodies are counted as they arrive (_on_body).
             length = head.content_length
-            if length is not None and length > self._state.config.max_buffered_body_bytes:
+            if length is not None and length > state.config.max_buffered_body_bytes:
                 self._refuse(RequestError(413))
                 return
-            body = self._body = io.BytesIO()
-            proxy.rfile = body
+            proxy.rfile = exchange.body = io.BytesIO()
             proxy.wfile = ResponseStream(writer)
             try:
-                self._handler, self._dispatch_ok = self._bridge.prepare(head, proxy, self._client_address)
+                exchange.handler, exchange.dispatch_ok = self._bridge.prepare(
+                    head, proxy, self._client_address
+                )
             except Exception:
-                self._handler_failed()
-            if not self._dispatch_ok:
+                state.server.handle_error(proxy, self._client_address)
+                exchange.dispatch_ok = False
+                exchange.must_close = True
+                self._answer_500()
+            if not exchange.dispatch_ok:
                 # Refused by handle_expect_100 (or it failed): the answer is already written
                 # and the client may never send the body, so do not wait for it.
                 self._complete_request()
             return
         prefix = b"" if self._bridge.direct else replay_bytes(head, drop_expect=False)
-        reader = BodyReader(self._state.loop_thread, self._reader_drained, self._timeout, prefix)
+        reader = BodyReader(state.loop_thread, self._reader_drained, self._timeout, prefix)
         if not head.has_body:
             reader.feed_eof()
-        self._reader = reader
-        proxy.rfile = reader
+        proxy.rfile = exchange.reader = reader
         if mode == THREAD:
-            self._sink = ThreadedSink(self._loop, self._deliver, self._timeout, in_step=switchable)
-            self._sink.set_paused(self._write_paused)
-            proxy.wfile = ResponseStream(self._sink)
+            sink = exchange.sink = ThreadedSink(self._loop, self._deliver, self._timeout, in_step=switchable)
+            sink.set_paused(self._write_paused)
+            proxy.wfile = ResponseStream(sink)
         else:
             proxy.wfile = ResponseStream(writer, self._wait_writable)
         self._ready = True  # dispatched right away, while the body streams in
 
     def _on_body(self, data: bytes) -> None:
-        if self._mode == INLINE:
-            if self._body.tell() + len(data) > self._state.config.max_buffered_body_bytes:
+        exchange = self._exchange
+        assert exchange is not None
+        if exchange.mode == INLINE:
+            body = exchange.body
+            if body.tell() + len(data) > self._state.config.max_buffered_body_bytes:
                 self._refuse(RequestError(413))
                 return
-            self._body.write(data)
+            body.write(data)
         else:
-            assert self._reader is not None
-            self._reader.feed(data)
-            if self._reader.buffered > READ_HIGH_WATER:
+            exchange.reader.feed(data)
+            if exchange.reader.buffered > READ_HIGH_WATER:
                 self._update_reading()
 
     def _on_end_of_body(self) -> None:
-        self._body_complete = True
-        if self._mode == INLINE:
+        exchange = self._exchange
+        assert exchange is not None
+        exchange.body_complete = True
+        self._phase = _next_phase((self._phase, _BODY_END))
+        if exchange.mode == INLINE:
             self._ready = True
             return
-        assert self._reader is not None
-        self._reader.feed_eof()
-        if not self._running and not self._ready:
-            self._complete_request()
+        exchange.reader.feed_eof()
+        if not exchange.running and not self._ready:
+            self._complete_request()  # the handler returned before the body's end
 
-    def _dispatch(self) -> None:
-        mode = self._mode
-        if mode == INLINE:
-            self._run_inline()
-        elif mode == THREAD:
-            pool = self._state.pool
-            assert pool is not None
+    def _dispatch(self, exchange: Exchange) -> None:
+        runner = self._runners[exchange.mode]
+        if exchange.mode == THREAD:
             limit = self._state.config.max_queued_requests
-            if limit is not None and pool.waiting >= limit:
+            if limit is not None and self._state.pool.waiting >= limit:
                 self._state.request_finished()
                 self._refuse(RequestError(503, None, "Every handler thread is busy; try again shortly."))
                 return
-            self._running = True
-            pool.submit(self._run_in_thread)
-        else:
-            self._running = True
-            self._loop.create_task(self._run_async())
+        exchange.running = True
+        runner.start(exchange, self._proxy, self._handler_done)
 
-    def _run_inline(self) -> None:
-        head = self._head
-        assert head is not None
-        body = self._body
-        body.seek(0)
-        started = time.perf_counter()
-        try:
-            if self._handler is None:
-                self._proxy.rfile = io.BytesIO(replay_bytes(head, drop_expect=True) + body.getvalue())
-                self._bridge.replay(self._proxy, self._client_address)
-            else:
-                self._bridge.dispatch(self._handler)
-        except Exception:
-            self._handler_failed()
-        elapsed = time.perf_counter() - started
-        if elapsed > self._state.config.slow_handler_warning:
-            self._state.warn_slow_handler(self._handler, head.method, elapsed)
-        self._finish_handler()
-        self._complete_request()
-
-    def _finish_handler(self) -> None:
-        """Run the handler's own ``finish`` (replayed handlers ran theirs already)."""
-        handler = self._handler
-        if handler is not None:
-            try:
-                handler.finish()
-            except Exception:
-                self._state.server.handle_error(self._proxy, self._client_address)
-                self._must_close = True
-
-    def _run_in_thread(self) -> None:
-        """A worker thread: all handler code of one request, then back to the loop."""
-        head = self._head
-        sink = self._sink
-        assert head is not None and sink is not None
-        failed = False
-        try:
-            if self._bridge.direct:
-                self._handler, self._dispatch_ok = self._bridge.prepare(
-                    head, self._proxy, self._client_address
-                )
-                if self._dispatch_ok:
-                    self._bridge.dispatch(self._handler)
-            else:
-                self._bridge.replay(self._proxy, self._client_address)
-            sink.flush()
-        except Exception as exc:
-            failed = True
-            sink.drop_held()
-            self._report_failure(exc)
-        if self._handler is not None:
-            try:
-                self._handler.finish()
-            except Exception as exc:
-                self._report_failure(exc)
-        try:
-            self._loop.call_soon_threadsafe(self._handler_returned, failed)
-        except RuntimeError:
-            pass  # the loop is closed: the server is gone
-
-    async def _run_async(self) -> None:
-        head = self._head
-        assert head is not None
-        failed = False
-        try:
-            self._handler, self._dispatch_ok = self._bridge.prepare(head, self._proxy, self._client_address)
-            if self._dispatch_ok:
-                result = self._bridge.dispatch(self._handler)
-                if result is not None:
-                    try:
-                        await result
-                    except TimeoutError as exc:  # as the sync path (HandlerBridge.dispatch)
-                        self._handler.log_error("Request timed out: %r", exc)
-                        self._handler.close_connection = True
-            self._finish_handler()
-        except Exception as exc:
-            failed = True
-            self._report_failure(exc)
-        self._handler_returned(failed)
-
-    def _report_failure(self, exc: Exception) -> None:
-        if isinstance(exc, (BrokenPipeError, ConnectionResetError)) and self._closing:
-            logger.debug("client %s went away during a response: %r", self._client_address, exc)
-        else:
-            self._state.server.handle_error(self._proxy, self._client_address)
-
-    def _handler_returned(self, failed: bool) -> None:
-        """Loop side: the threaded or async handler is done."""
-        self._running = False
+    def _handler_done(self, failure: BaseException | None) -> None:
+        """On the loop: the exchange's handler code has returned (``failure``: what it raised)."""
+        exchange = self._exchange
+        assert exchange is not None
+        exchange.running = False
         if self._tunnel is not None:
             self._tunnel.handler_done()
-            if self._proxy.access_logged and self._state.access_log is not None:
-                self._log_access()
+            self._notify_done()
             self._finish_cycle()
             return
-        if self._closing:
+        if self._phase >= _ENDING:
             self._finish_cycle()
             return
-        if failed:
-            self._must_close = True
+        if failure is not None:
+            exchange.dispatch_ok = False
+            exchange.must_close = True
             self._answer_500()
-        handler = self._handler
+        handler = exchange.handler
         if (
-            self._body_complete
+            exchange.body_complete
             # Refused, failed, the client half-closed, or the handler ends the connection
             # (a timeout, say): do not wait for a body that may never come.
-            or not self._dispatch_ok
-            or self._must_close
+            or not exchange.dispatch_ok
+            or exchange.must_close
             or self._peer_eof
             or (handler is not None and handler.close_connection)
         ):
             self._complete_request()
-            self._process()  # requests that arrived meanwhile, or the close after a half-close
+            if exchange.mode != INLINE:  # (an inline handler returns into _process)
+                self._process()  # requests that arrived meanwhile, or the close after a half-close
         else:
-            assert self._reader is not None
-            self._reader.discard()  # the rest of the body is read and dropped
+            exchange.reader.discard()  # the rest of the body is read and dropped
             self._update_reading()
 
     def _switch(self) -> bool:
         """The handler sent a switching head (``ResponseWriter.on_switch``): hand it the
         connection if the request asked for that and is complete; else the response is
         delimited by closing, as any other."""
-        head = self._head
+        exchange = self._exchange
         transport = self._transport
-        if head is None or transport is None or self._mode == INLINE or not self._body_complete:
+        if exchange is None or transport is None or exchange.mode == INLINE or not exchange.body_complete:
             return False
+        head = exchange.head
         if head.method != "CONNECT" and not any(name.lower() == "upgrade" for name, _ in head.headers):
             return False  # RFC 9110 section 15.2.2: a 101 only to a request that asked
+        self._phase = advance(self._phase, Step.SWITCH)
         received = self._parser.take_buffered()
         self._parser = _NO_MORE_REQUESTS
-        if self._mode == THREAD:
+        if exchange.mode == THREAD:
             self._tunnel = SocketTunnel(transport, self._proxy, received)
         else:
             wfile = self._proxy.wfile
-            assert self._reader is not None and isinstance(wfile, ResponseStream)
-            self._tunnel = StreamTunnel(transport, self._reader, wfile, self._wait_writable, received)
+            assert isinstance(wfile, ResponseStream)
+            self._tunnel = StreamTunnel(transport, exchange.reader, wfile, self._wait_writable, received)
         return True
 
     def _deliver(self, data: bytes) -> None:
         """Loop side of ``ThreadedSink``: one write of a worker thread."""
-        if not self._closing:
+        if self._phase < _ENDING:
             self._writer.write(data)
             self._writer.flush()
 
     def _complete_request(self) -> None:
         """End the response, then go on with the next request or close."""
-        handler = self._handler
-        keep_alive = self._writer.finish()
-        if handler is not None and handler.close_connection:
-            keep_alive = False
-        if not self._dispatch_ok or not self._body_complete:
-            keep_alive = False  # refused or failed: the client may still send the body
+        exchange = self._exchange
+        assert exchange is not None
+        keep_alive = keep_alive_after(exchange, self._writer.finish(), self._state.shutting_down)
         if self._writer.next_file() is not None:
             self._pumping = True
             self._keep_alive_after_pump = keep_alive
@@ -611,116 +526,76 @@ class HTTPConnection(asyncio.Protocol):
 
     def _pump_files(self) -> None:
         """Send queued file segments at the client's pace; then finish the response."""
-        writer = self._writer
-        while not self._closing:
-            segment = writer.next_file()
-            if segment is None:
-                self._pumping = False
-                self._after_response(self._keep_alive_after_pump)
-                return
-            if self._write_paused:
-                return  # resume_writing() brings us back
-            if not self._send_file_piece(segment):
-                self._keep_alive_after_pump = False  # the file shrank: the body is short
-                segment.remaining = 0
-            if segment.remaining == 0:
-                writer.file_done(segment)
-
-    def _send_file_piece(self, segment: Any) -> bool:
-        """Send some of ``segment``; False if the file ended early."""
-        transport = self._transport
-        assert transport is not None
-        if self._socket_fd >= 0 and transport.get_write_buffer_size() == 0:
-            # Nothing queued in the transport, so writing to its socket directly keeps
-            # the byte order: zero-copy until the socket buffer is full.
-            try:
-                sent = os.sendfile(
-                    self._socket_fd, segment.fd, segment.offset, min(segment.remaining, 1 << 20)
-                )
-            except BlockingIOError:
-                sent = -1
-            except OSError:
-                self._socket_fd = -1  # not for this file or socket: copy from now on
-                sent = -1
-            if sent > 0:
-                segment.advance(sent)
-                return True
-            if sent == 0:
-                return False
-        # The socket is full (or zero-copy is out): hand one piece to the transport, which
-        # pauses us (pause_writing) until the client has taken it.
-        data = os.pread(segment.fd, min(segment.remaining, 256 * 1024), segment.offset)
-        if not data:
-            return False
-        transport.write(data)
-        segment.advance(len(data))
-        return True
+        pump = self._pump
+        if pump.pump():
+            self._pumping = False
+            self._after_response(self._keep_alive_after_pump and not pump.short)
+            pump.short = False
 
     def _after_response(self, keep_alive: bool) -> None:
-        if self._proxy.access_logged and self._state.access_log is not None:
-            self._log_access()
-        self._finish_cycle()
+        exchange = self._exchange
+        if self._state.request_done:
+            writer = self._writer
+            logged = self._proxy.access_logged
+            for listener in self._state.request_done:  # (_notify_done, inline: every request)
+                listener(exchange, writer.status, writer.body_bytes, logged)  # type: ignore[arg-type]
+        self._exchange = None
+        self._state.request_finished()
         self._served += 1
-        if keep_alive and not self._must_close and not self._state.shutting_down:
+        self._phase = _next_phase((self._phase, _RESPONSE_END))
+        if keep_alive:
+            self._phase = _next_phase((self._phase, _NEXT))
             self._waiting_since = self._loop.time()
             # Reading resumes (if it was paused) in _process, which every caller runs next.
             self._parser.start_next_request()
         else:
-            self._close()
+            self._close(Step.CLOSE)
 
-    def _log_access(self) -> None:
-        head = self._head
-        assert head is not None and self._state.access_log is not None
+    def _notify_done(self) -> None:
+        """Tell the server's listeners (the access log) that a response is complete."""
+        exchange = self._exchange
+        assert exchange is not None
         writer = self._writer
-        self._state.access_log.emit(
-            RequestFacts(
-                self._client_address[0],
-                head.request_line.decode("latin-1"),
-                head.method,
-                head.target,
-                head.version,
-                head.headers,
-                writer.status,
-                writer.body_bytes,
-                self._loop.time() - self._started_at,
-            )
-        )
+        logged = self._proxy.access_logged
+        for listener in self._state.request_done:
+            listener(exchange, writer.status, writer.body_bytes, logged)
 
     def _finish_cycle(self) -> None:
-        self._head = None
-        self._handler = None
-        self._reader = None
-        self._sink = None
+        self._exchange = None
         self._state.request_finished()
 
-    def _handler_failed(self) -> None:
-        """An inline handler raised: log it, answer 500 if nothing was sent yet."""
-        self._dispatch_ok = False
-        self._must_close = True
-        self._state.server.handle_error(self._proxy, self._client_address)
-        self._answer_500()
+    def _close(self, step: Step = Step.END) -> None:
+        if self._phase is Phase.CLOSED:
+            return
+        self._phase = advance(self._phase, step)
+        assert self._transport is not None
+        self._transport.close()
 
     def _answer_500(self) -> None:
+        """A handler failed: answer 500 if nothing of its response was sent yet."""
+        exchange = self._exchange
         if self._writer.discard_unsent():
             self._proxy.wfile = ResponseStream(self._writer)
             try:
-                self._bridge.send_error_page(self._proxy, self._client_address, 500, head=self._head)
+                self._bridge.send_error_page(
+                    self._proxy, self._client_address, 500, head=exchange.head if exchange else None
+                )
             except Exception:
                 logger.exception("error page failed")
 
     def _refuse(self, error: RequestError) -> None:
         """Answer a request the parser refused, then close the connection."""
-        if self._running:
+        exchange = self._exchange
+        if exchange is not None and exchange.running:
             # A handler is streaming this request: it sees the body end badly.
-            assert self._reader is not None
-            self._reader.fail(ConnectionResetError(f"bad request body: {error.explain or error.status}"))
-            self._must_close = True
+            exchange.reader.fail(ConnectionResetError(f"bad request body: {error.explain or error.status}"))
+            exchange.must_close = True
             self._parser = _NO_MORE_REQUESTS  # never parse another byte of this connection
             self._reading_paused = True
             self._transport.pause_reading()  # type: ignore[union-attr]
             return
         if error.status:
-            head = self._head
+            head = exchange.head if exchange is not None else None
             writer = self._writer
             writer.start(head.method if head else "GET", "HTTP/1.1", False)
             self._proxy.wfile = ResponseStream(writer)
@@ -731,8 +606,7 @@ class HTTPConnection(asyncio.Protocol):
             except Exception:
                 logger.exception("error page failed")
             writer.finish()
-        self._head = None
-        self._handler = None
+        self._exchange = None
         self._ready = False
         self._close()
 

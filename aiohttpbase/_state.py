@@ -1,8 +1,10 @@
-"""What all connections of one server share: settings, handler bridge, thread pool, logs.
+"""What all connections of one server share: settings, handler bridge, runners, logs.
 
 Also the bookkeeping the server's entry points need: the set of open connections (for
 graceful shutdown and the timeout sweep) and the request budget with which
-``handle_request()`` lets exactly one request start.
+``handle_request()`` lets exactly one request start.  This module sits below the
+protocol: it knows connections only by the ``Connection`` interface, and whatever wants to
+hear of finished requests (the access log; a metric) subscribes to ``request_done``.
 """
 
 from __future__ import annotations
@@ -11,20 +13,45 @@ import asyncio
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._events import RequestHead
 from ._parsers import parser_class
 from ._pool import HandlerThreadPool
 from ._proxy import ProxyTrust
-from .logs import AccessLog
+from ._runners import Runner, make_runners
+from .logs import AccessLog, RequestFacts
 
 if TYPE_CHECKING:
     from ._bridge import HandlerBridge
-    from ._protocol import HTTPConnection
+    from ._exchange import Exchange
     from .config import ServerConfig
 
-__all__ = ["ServerState"]
+__all__ = ["Connection", "RequestDoneListener", "ServerState"]
+
+#: Told of every complete response: the exchange, its status, its body bytes, and whether
+#: the handler logged it (``log_request``), which is when the access log writes a line.
+RequestDoneListener = Callable[["Exchange", int, int, bool], None]
+
+
+class Connection(Protocol):
+    """What the server's bookkeeping needs of a connection (``HTTPConnection``)."""
+
+    @property
+    def idle(self) -> bool: ...
+
+    @property
+    def closing(self) -> bool: ...
+
+    def resume(self) -> None: ...
+
+    def check_timeouts(self, now: float) -> None: ...
+
+    def close_when_idle(self) -> None: ...
+
+    def abort(self) -> None: ...
+
 
 logger = logging.getLogger("aiohttpbase.error")
 
@@ -33,22 +60,26 @@ class ServerState:
     """What all connections of one server share: settings, the bridge, and bookkeeping."""
 
     def __init__(
-        self, server: Any, config: ServerConfig, bridge: HandlerBridge, pool: HandlerThreadPool | None = None
+        self, server: Any, config: ServerConfig, bridge: HandlerBridge, pool: HandlerThreadPool
     ) -> None:
         self.server = server
         self.handler_factory = server.RequestHandlerClass
         self.pool = pool
+        self.runners: dict[int, Runner] = make_runners(server, bridge, pool, self.warn_slow_handler)
+        self.request_done: list[RequestDoneListener] = []
         self.access_log = AccessLog(config.access_log_format) if config.access_log is not None else None
+        if self.access_log is not None:
+            self.request_done.append(self._log_access)
         self.proxy_trust = ProxyTrust(config.forwarded_allow_ips) if config.proxy_headers else None
         self.config = config
         self.bridge = bridge
         self.parser_class = parser_class(config.parser)
         #: Parsed heads shared by the connections (see ``_head``); None when turned off.
         self.head_cache: dict[bytes, RequestHead] | None = {} if config.head_cache > 0 else None
-        self.connections: set[HTTPConnection] = set()
+        self.connections: set[Connection] = set()
         #: Requests still allowed to start; None means no limit (``serve_forever``).
         self.budget: int | None = None
-        self.parked: list[HTTPConnection] = []
+        self.parked: list[Connection] = []
         self.shutting_down = False
         self.requests_started = 0
         self.requests_finished = 0
@@ -56,7 +87,25 @@ class ServerState:
         self.loop_thread = threading.get_ident()
         self._slow_warned: dict[str, float] = {}
 
-    def may_dispatch(self, connection: HTTPConnection) -> bool:
+    def _log_access(self, exchange: Exchange, status: int, body_bytes: int, logged: bool) -> None:
+        if not logged:
+            return
+        head = exchange.head
+        self.access_log.emit(  # type: ignore[union-attr]
+            RequestFacts(
+                exchange.client_address[0],
+                head.request_line.decode("latin-1"),
+                head.method,
+                head.target,
+                head.version,
+                head.headers,
+                status,
+                body_bytes,
+                asyncio.get_running_loop().time() - exchange.started_at,
+            )
+        )
+
+    def may_dispatch(self, connection: Connection) -> bool:
         """Whether ``connection`` may run its complete request now; parks it if not."""
         if self.budget is None:
             self.requests_started += 1

@@ -151,7 +151,7 @@ class HTTPServer(http.server.HTTPServer):
         elif self._listener is not None:
             self._listener.close()
             self._listener = None
-        if self._state is not None and self._state.pool is not None:
+        if self._state is not None:
             self._state.pool.shutdown()
         super().server_close()
 

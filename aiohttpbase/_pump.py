@@ -1,0 +1,76 @@
+"""Sending the file segments of a response (``wfile.sendfile``) at the client's pace."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from ._response import FileSegment, ResponseWriter
+
+__all__ = ["FilePump"]
+
+#: Most bytes one ``sendfile`` call is asked for, and one copied piece's size.
+_SENDFILE_PIECE = 1 << 20
+_COPY_PIECE = 256 * 1024
+
+
+class FilePump:
+    """Sends a writer's queued file segments; zero-copy on plain TCP while the socket takes
+    them, else in pieces through the transport, whose flow control paces us."""
+
+    __slots__ = ("_transport", "_writer", "_socket_fd", "paused", "short")
+
+    def __init__(self, transport: asyncio.Transport, writer: ResponseWriter, socket_fd: int) -> None:
+        self._transport = transport
+        self._writer = writer
+        #: The client's socket when ``os.sendfile`` may write to it (-1: copy instead).
+        self._socket_fd = socket_fd
+        #: Set while the transport has paused writing (the client is not reading).
+        self.paused = False
+        #: A file ended before the bytes promised from it: the body is short.
+        self.short = False
+
+    def pump(self) -> bool:
+        """Send what the client takes now; True once every queued segment is sent."""
+        writer = self._writer
+        while not self._transport.is_closing():
+            segment = writer.next_file()
+            if segment is None:
+                return True
+            if self.paused:
+                return False  # the connection calls again when writing resumes
+            if not self._send_piece(segment):
+                self.short = True  # the file shrank: only closing can tell the client
+                segment.remaining = 0
+            if segment.remaining == 0:
+                writer.file_done(segment)
+        return False
+
+    def _send_piece(self, segment: FileSegment) -> bool:
+        """Send some of ``segment``; False if the file ended early."""
+        transport = self._transport
+        if self._socket_fd >= 0 and transport.get_write_buffer_size() == 0:
+            # Nothing queued in the transport, so writing to its socket directly keeps
+            # the byte order: zero-copy until the socket buffer is full.
+            try:
+                sent = os.sendfile(
+                    self._socket_fd, segment.fd, segment.offset, min(segment.remaining, _SENDFILE_PIECE)
+                )
+            except BlockingIOError:
+                sent = -1
+            except OSError:
+                self._socket_fd = -1  # not for this file or socket: copy from now on
+                sent = -1
+            if sent > 0:
+                segment.advance(sent)
+                return True
+            if sent == 0:
+                return False
+        # The socket is full (or zero-copy is out): hand one piece to the transport, which
+        # pauses us (pause_writing) until the client has taken it.
+        data = os.pread(segment.fd, min(segment.remaining, _COPY_PIECE), segment.offset)
+        if not data:
+            return False
+        transport.write(data)
+        segment.advance(len(data))
+        return True

@@ -335,14 +335,14 @@ class _Session:
         state = self.connection.state
         if state is ConnectionState.REMOTE_CLOSING:  # the client closes: answer, done
             self.outgoing += self.connection.send(event.response())
-            self.close_code, self.close_reason = event.code, event.reason or ""
+            self.close_code, self.close_reason = int(event.code), event.reason or ""
         elif state is ConnectionState.OPEN:
             # wsproto found a protocol error (1002, 1007, ...): say so and stop
             # ("fail the WebSocket connection", RFC 6455 section 7.1.7).
             self.outgoing += self.connection.send(CloseConnection(code=event.code, reason=event.reason))
-            self.close_code, self.close_reason = event.code, event.reason or ""
+            self.close_code, self.close_reason = int(event.code), event.reason or ""
         elif self.close_code is None:  # the connection ended (1006)
-            self.close_code, self.close_reason = event.code, event.reason or ""
+            self.close_code, self.close_reason = int(event.code), event.reason or ""
         # else: the client answered our close frame; ours is the code.
         self.closed = True
 

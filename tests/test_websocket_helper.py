@@ -45,6 +45,7 @@ class AsyncSocket(BaseHTTPRequestHandler):
     """WebSocket endpoints for ``async def`` handlers, one behaviour per path."""
 
     protocol_version = "HTTP/1.1"
+    close_timeout = 5.0
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -57,7 +58,9 @@ class AsyncSocket(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
-        ws = await accept(self, subprotocols=SUBPROTOCOLS, max_message_size=LIMIT, close_timeout=5)
+        ws = await accept(
+            self, subprotocols=SUBPROTOCOLS, max_message_size=LIMIT, close_timeout=self.close_timeout
+        )
         if ws is None:
             return
         try:
@@ -98,6 +101,7 @@ class SyncSocket(BaseHTTPRequestHandler):
     """The same endpoints for ``def`` handlers with ``accept_sync``."""
 
     protocol_version = "HTTP/1.1"
+    close_timeout = 5.0
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -110,7 +114,9 @@ class SyncSocket(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
-        ws = accept_sync(self, subprotocols=SUBPROTOCOLS, max_message_size=LIMIT, close_timeout=5)
+        ws = accept_sync(
+            self, subprotocols=SUBPROTOCOLS, max_message_size=LIMIT, close_timeout=self.close_timeout
+        )
         if ws is None:
             return
         try:
@@ -287,6 +293,23 @@ def test_server_push_then_close(serve: Any, run_mode: str) -> None:
 
 
 @pytest.mark.timeout(30)
+def test_close_gives_up_on_a_client_that_does_not_answer(serve: Any, run_mode: str) -> None:
+    """The server's close waits close_timeout for the client's close frame, then ends."""
+    base = AsyncSocket if run_mode == "async" else SyncSocket
+    handler = type("Impatient", (base,), {"close_timeout": 0.5})
+    server = serve(handler, server_class_for(run_mode))
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(handshake() + client_frame(1, b"close-please"))
+        read_head(sock)
+        started = time.monotonic()
+        frames = server_frames(read_until_closed(sock, 10))  # we never answer its close
+        waited = time.monotonic() - started
+    assert frames == [(8, struct.pack("!H", 4000) + b"bye")]
+    assert 0.4 < waited < 5
+    assert last_end()[1:3] == (4000, "bye")
+
+
+@pytest.mark.timeout(30)
 def test_handler_exception_closes_with_1011(serve: Any, run_mode: str) -> None:
     server = socket_server(serve, run_mode)
     server.server.handle_error = lambda *args: None  # expected: keep the output quiet
@@ -303,7 +326,8 @@ def test_client_vanishing_ends_the_handler_with_1006(serve: Any, run_mode: str) 
     with socket.create_connection((server.host, server.port), timeout=10) as sock:
         sock.sendall(handshake())
         assert read_head(sock).startswith(b"HTTP/1.1 101 ")
-    assert last_end()[1] == 1006
+    code = last_end()[1]
+    assert code == 1006 and type(code) is int  # (not wsproto's CloseReason)
 
 
 # -- subprotocols and refusals -------------------------------------------------------------
@@ -574,6 +598,44 @@ def test_over_tls(serve: Any, run_mode: str, certificate: tuple[Any, Any]) -> No
         assert ws.recv(timeout=10) == big
         assert ws.ping().wait(10)
     assert last_end()[1] == 1000
+
+
+class FilesAndSocket(http.server.SimpleHTTPRequestHandler):
+    """A stdlib file server with a WebSocket on one path: served in replay mode (it has its
+    own ``__init__``), on a thread."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if not is_websocket_request(self):
+            super().do_GET()
+            return
+        ws = accept_sync(self)
+        assert ws is not None
+        with ws:
+            for message in ws:
+                ws.send(message)
+
+
+@pytest.mark.timeout(30)
+def test_accept_sync_in_a_replayed_stdlib_handler(serve: Any, run_mode: str) -> None:
+    if run_mode == "async":
+        pytest.skip("a def handler")
+    server = serve(FilesAndSocket, server_class_for(run_mode))
+    with client(server, "/ws") as ws:
+        ws.send("replayed")
+        assert ws.recv(timeout=10) == "replayed"
+        ws.send(b"x" * 500_000)
+        assert ws.recv(timeout=10) == b"x" * 500_000
+    conn = server.connection()
+    conn.request("GET", "/no-such-file")
+    response = conn.getresponse()
+    assert response.status == 404
+    response.read()
+    conn.close()
 
 
 # -- the stdlib ----------------------------------------------------------------------------

@@ -80,13 +80,19 @@ def _serving_factory(factory: Any) -> Any:
     return factory
 
 
-def replay_bytes(head: RequestHead, drop_expect: bool) -> bytes:
-    """The request head as a stdlib handler would read it from its socket."""
+def replay_bytes(head: RequestHead, drop_expect: bool, body_length: int | None = None) -> bytes:
+    """The request head as a stdlib handler would read it from its socket; with
+    ``body_length``, a chunked body already decoded is announced by Content-Length."""
     lines = [head.request_line]
     for name, value in head.headers:
-        if drop_expect and name.lower() == "expect":
+        lowered = name.lower()
+        if (drop_expect and lowered == "expect") or (
+            body_length is not None and lowered == "transfer-encoding"
+        ):
             continue
         lines.append(f"{name}: {value}".encode("latin-1"))
+    if body_length is not None:
+        lines.append(b"Content-Length: %d" % body_length)
     lines.append(b"\r\n")
     return b"\r\n".join(lines)
 

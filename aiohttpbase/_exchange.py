@@ -96,6 +96,9 @@ class Exchange:
     __slots__ = (
         "head",
         "mode",
+        "buffered",
+        "prepared",
+        "refusal",
         "may_switch",
         "handler",
         "dispatch_ok",
@@ -111,11 +114,17 @@ class Exchange:
     )
 
     def __init__(
-        self, head: RequestHead, mode: int, may_switch: bool, started_at: float, client: Any
+        self, head: RequestHead, mode: int, may_switch: bool, buffered: bool, started_at: float, client: Any
     ) -> None:
         self.head = head
         #: INLINE, THREAD or ASYNC (``_bridge``): where the handler code runs.
         self.mode = mode
+        #: The body is read whole before the handler runs (inline, or chunked on a thread).
+        self.buffered = buffered
+        #: The handler was made (and ``Expect`` settled) on the loop when the head came in.
+        self.prepared = False
+        #: Why the body was refused while a handler streamed it: answered instead of a 500.
+        self.refusal: Any = None
         #: CONNECT or an upgrade request: the handler may take the connection over.
         self.may_switch = may_switch
         #: The handler object (None until made, and in replay mode).
@@ -133,7 +142,7 @@ class Exchange:
         self.client_gone = False
         self.started_at = started_at
         self.client_address = client
-        #: Inline mode: the buffered body (``io.BytesIO``); else the streaming ``BodyReader``
+        #: Buffered: the body (``io.BytesIO``, or a temporary file); else the ``BodyReader``
         #: and, on a worker thread, the ``ThreadedSink`` its writes go through.
         self.body: Any = None
         self.reader: Any = None

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import tempfile
 import threading
 from typing import TYPE_CHECKING, Final, cast
 
@@ -47,6 +48,10 @@ if TYPE_CHECKING:
 __all__ = ["HTTPConnection"]
 
 logger = logging.getLogger("aiohttpbase.error")
+
+#: A chunked body read whole before its handler runs moves from memory to a temporary
+#: file once it is larger than this.
+SPOOL_BYTES: Final = 1 << 20
 
 _ENDING: Final = Phase.MUST_CLOSE  # this phase and the ones after it: the connection is ending
 
@@ -371,13 +376,22 @@ class HTTPConnection(asyncio.Protocol):
         switchable = may_switch(head.method, head.connection)
         if mode == INLINE and switchable:
             mode = THREAD  # it may take the connection over and block in a relay loop
-        exchange = self._exchange = Exchange(head, mode, switchable, self._loop.time(), self._client_address)
+        buffered = mode == INLINE or (
+            # A chunked body is read whole first, so that the handler sees Content-Length.
+            mode == THREAD
+            and head.content_length is None
+            and state.config.buffer_chunked_body
+            and not switchable
+        )
+        exchange = self._exchange = Exchange(
+            head, mode, switchable, buffered, self._loop.time(), self._client_address
+        )
         writer = self._writer
         # During a graceful shutdown the response announces that the connection will close.
         writer.start(head.method, head.version, head.keep_alive and not state.shutting_down)
         proxy = self._proxy
         proxy.access_logged = False
-        if mode == INLINE:
+        if buffered:
             # A declared length over the buffer limit is refused before any body byte is
             # read; chunked bodies are counted as they arrive (_on_body).
             length = head.content_length
@@ -386,15 +400,19 @@ class HTTPConnection(asyncio.Protocol):
                 return
             proxy.rfile = exchange.body = io.BytesIO()
             proxy.wfile = ResponseStream(writer)
+            if mode == THREAD:
+                exchange.sink = ThreadedSink(self._loop, self._deliver, self._timeout)
+                exchange.sink.set_paused(self._write_paused)
             try:
                 exchange.handler, exchange.dispatch_ok = self._bridge.prepare(
                     head, proxy, self._client_address
                 )
+                exchange.prepared = True
             except Exception:
                 state.server.handle_error(proxy, self._client_address)
                 exchange.dispatch_ok = False
                 exchange.must_close = True
-                self._answer_500()
+                self._answer_failure()
             if not exchange.dispatch_ok:
                 # Refused by handle_expect_100 (or it failed): the answer is already written
                 # and the client may never send the body, so do not wait for it.
@@ -416,11 +434,16 @@ class HTTPConnection(asyncio.Protocol):
     def _on_body(self, data: bytes) -> None:
         exchange = self._exchange
         assert exchange is not None
-        if exchange.mode == INLINE:
+        if exchange.buffered:
             body = exchange.body
-            if body.tell() + len(data) > self._state.config.max_buffered_body_bytes:
+            size = body.tell() + len(data)
+            if size > self._state.config.max_buffered_body_bytes:
                 self._refuse(RequestError(413))
                 return
+            if size > SPOOL_BYTES and type(body) is io.BytesIO and exchange.head.content_length is None:
+                spilled = tempfile.TemporaryFile()  # noqa: SIM115 (closed with rfile, or with the exchange)
+                spilled.write(body.getbuffer())
+                exchange.body = body = spilled
             body.write(data)
         else:
             exchange.reader.feed(data)
@@ -432,12 +455,34 @@ class HTTPConnection(asyncio.Protocol):
         assert exchange is not None
         exchange.body_complete = True
         self._phase = _next_phase((self._phase, _BODY_END))
-        if exchange.mode == INLINE:
+        if exchange.buffered:
+            if exchange.head.content_length is None or exchange.mode != INLINE:
+                self._hand_over_body(exchange)
             self._ready = True
             return
         exchange.reader.feed_eof()
         if not exchange.running and not self._ready:
             self._complete_request()  # the handler returned before the body's end
+
+    def _hand_over_body(self, exchange: Exchange) -> None:
+        """A body read whole becomes the handler's ``rfile``; a decoded chunked one is
+        announced by Content-Length instead of Transfer-Encoding (trailers are dropped),
+        as nginx does for the stdlib's handlers."""
+        body = exchange.body
+        length = body.tell()
+        body.seek(0)
+        proxy = self._proxy
+        proxy.rfile = body
+        handler = exchange.handler
+        if exchange.mode == THREAD:
+            proxy.wfile = ResponseStream(exchange.sink)
+        if handler is not None:
+            handler.rfile = body
+            handler.wfile = proxy.wfile
+            if exchange.head.content_length is None:
+                headers = handler.headers
+                del headers["Transfer-Encoding"]
+                headers["Content-Length"] = str(length)
 
     def _dispatch(self, exchange: Exchange) -> None:
         runner = self._runners[exchange.mode]
@@ -463,10 +508,10 @@ class HTTPConnection(asyncio.Protocol):
         if self._phase >= _ENDING:
             self._finish_cycle()
             return
-        if failure is not None:
+        if failure is not None or exchange.refusal is not None:
             exchange.dispatch_ok = False
             exchange.must_close = True
-            self._answer_500()
+            self._answer_failure(exchange.refusal)
         handler = exchange.handler
         if (
             exchange.body_complete
@@ -571,15 +616,21 @@ class HTTPConnection(asyncio.Protocol):
         assert self._transport is not None
         self._transport.close()
 
-    def _answer_500(self) -> None:
-        """A handler failed: answer 500 if nothing of its response was sent yet."""
+    def _answer_failure(self, refusal: RequestError | None = None) -> None:
+        """A handler failed: answer 500 -- or, if its body turned out malformed while it
+        streamed, the refusal ``HTTPServer`` gives -- unless its response has begun."""
         exchange = self._exchange
         if self._writer.discard_unsent():
             self._proxy.wfile = ResponseStream(self._writer)
             try:
-                self._bridge.send_error_page(
-                    self._proxy, self._client_address, 500, head=exchange.head if exchange else None
-                )
+                if refusal is None:
+                    self._bridge.send_error_page(
+                        self._proxy, self._client_address, 500, head=exchange.head if exchange else None
+                    )
+                else:
+                    self._bridge.send_error_page(
+                        self._proxy, self._client_address, refusal.status, refusal.message, refusal.explain
+                    )
             except Exception:
                 logger.exception("error page failed")
 
@@ -590,6 +641,7 @@ class HTTPConnection(asyncio.Protocol):
             # A handler is streaming this request: it sees the body end badly.
             exchange.reader.fail(ConnectionResetError(f"bad request body: {error.explain or error.status}"))
             exchange.must_close = True
+            exchange.refusal = error
             self._parser = _NO_MORE_REQUESTS  # never parse another byte of this connection
             self._reading_paused = True
             self._transport.pause_reading()  # type: ignore[union-attr]

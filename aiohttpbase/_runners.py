@@ -48,8 +48,9 @@ class _Base:
 
     def _report(self, exc: BaseException, exchange: Exchange, proxy: ConnectionProxy) -> None:
         """In the ``except`` block (``handle_error`` prints the exception being handled)."""
-        if exchange.client_gone and isinstance(exc, (BrokenPipeError, ConnectionResetError)):
-            logger.debug("client %s went away during a response: %r", exchange.client_address, exc)
+        client_fault = exchange.client_gone or exchange.refusal is not None  # gone, or a bad body
+        if client_fault and isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            logger.debug("client %s: %r", exchange.client_address, exc)
         else:
             self._server.handle_error(proxy, exchange.client_address)
 
@@ -76,13 +77,12 @@ class InlineRunner(_Base):
 
     def start(self, exchange: Exchange, proxy: ConnectionProxy, done: Done) -> None:
         head = exchange.head
-        body = exchange.body
-        body.seek(0)
+        exchange.body.seek(0)
         failure: BaseException | None = None
         started = time.perf_counter()
         try:
             if exchange.handler is None:
-                proxy.rfile = io.BytesIO(replay_bytes(head, drop_expect=True) + body.getvalue())
+                proxy.rfile = replayed(exchange)
                 self._bridge.replay(proxy, exchange.client_address)
             else:
                 self._bridge.dispatch(exchange.handler)
@@ -121,12 +121,15 @@ class ThreadRunner(_Base):
         failure: BaseException | None = None
         try:
             if bridge.direct:
-                exchange.handler, exchange.dispatch_ok = bridge.prepare(
-                    exchange.head, proxy, exchange.client_address
-                )
+                if not exchange.prepared:
+                    exchange.handler, exchange.dispatch_ok = bridge.prepare(
+                        exchange.head, proxy, exchange.client_address
+                    )
                 if exchange.dispatch_ok:
                     bridge.dispatch(exchange.handler)
             else:
+                if exchange.buffered:
+                    proxy.rfile = replayed(exchange)
                 bridge.replay(proxy, exchange.client_address)
             sink.flush()
         except Exception as exc:
@@ -166,6 +169,16 @@ class AsyncRunner(_Base):
             self._report(exc, exchange, proxy)
         self._finish(exchange, proxy)
         done(failure)
+
+
+def replayed(exchange: Exchange) -> io.BytesIO:
+    """For replay mode: the request as the handler's own code will read it -- head, then
+    the buffered body (a decoded chunked one announced by Content-Length)."""
+    body = exchange.body
+    body.seek(0)
+    data = body.read()
+    length = len(data) if exchange.head.content_length is None else None
+    return io.BytesIO(replay_bytes(exchange.head, drop_expect=True, body_length=length) + data)
 
 
 def make_runners(

@@ -36,6 +36,11 @@ class ServerConfig:
     max_buffered_body_bytes: int = _setting(
         64 * 1024 * 1024, "largest body buffered for a handler running on the event loop; larger gets 413"
     )
+    buffer_chunked_body: bool = _setting(
+        True,
+        "read a chunked request body whole (in memory up to 1 MiB, then a temporary file) before "
+        "the handler runs, and give it Content-Length; off: threaded handlers stream it",
+    )
     limit_concurrency: int | None = _setting(None, "most open connections; more are answered 503 and closed")
     threads: int = _setting(64, "worker threads of a ThreadingHTTPServer")
     max_queued_requests: int | None = _setting(

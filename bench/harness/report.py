@@ -126,7 +126,8 @@ def chart(summaries: list[Summary], path: Path, title: str) -> None:
         for bar, s in zip(bars, group, strict=False):
             if not s.clean:
                 bar.set_hatch("//")
-            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {bar.get_width():,.0f}",
+            label = f" {_rate(s.rps)}" if s.rps is not None else " failed"
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, label,
                     va="center", fontsize=8)  # fmt: skip
         ax.set_title(f"{workload}, c={concurrency}", fontsize=10)
         ax.set_xlabel("requests/s (median)")

@@ -314,10 +314,21 @@ class HTTPConnection(asyncio.Protocol):
             self._loop.call_soon_threadsafe(self._update_reading)
 
     async def _wait_writable(self) -> None:
-        """``wfile.drain()`` of async handlers: wait while the transport is paused."""
+        """``wfile.drain()`` of async handlers: wait while the transport is paused, at most
+        the handler's ``timeout`` (``TimeoutError``, as a socket's send would raise)."""
         while self._write_paused and not self.closing:
-            self._drain_waiter = self._loop.create_future()
-            await self._drain_waiter
+            waiter = self._drain_waiter
+            if waiter is None or waiter.done():
+                waiter = self._drain_waiter = self._loop.create_future()
+            # Shared by every task draining this connection; shielded, so that one that is
+            # cancelled (or times out) does not cancel the others' wait.
+            timeout = self._timeout()
+            try:
+                await asyncio.shield(waiter) if timeout is None else await asyncio.wait_for(
+                    asyncio.shield(waiter), timeout
+                )
+            except asyncio.TimeoutError:
+                raise TimeoutError("timed out sending the response: the client stopped reading") from None
         if self.closing:
             raise BrokenPipeError("the client closed the connection")
 
@@ -538,8 +549,12 @@ class HTTPConnection(asyncio.Protocol):
         if exchange is None or transport is None or exchange.mode == INLINE or not exchange.body_complete:
             return False
         head = exchange.head
-        if head.method != "CONNECT" and not any(name.lower() == "upgrade" for name, _ in head.headers):
-            return False  # RFC 9110 section 15.2.2: a 101 only to a request that asked
+        if head.method != "CONNECT" and (
+            # RFC 9110 section 15.2.2: a 101 only to a request that asked; section 7.8: an
+            # Upgrade on an HTTP/1.0 request is ignored.
+            head.version != "HTTP/1.1" or not any(name.lower() == "upgrade" for name, _ in head.headers)
+        ):
+            return False
         self._phase = advance(self._phase, Step.SWITCH)
         received = self._parser.take_buffered()
         self._parser = _NO_MORE_REQUESTS

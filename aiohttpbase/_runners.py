@@ -146,8 +146,24 @@ class ThreadRunner(_Base):
 class AsyncRunner(_Base):
     """A task on the loop, for ``async def do_<COMMAND>``."""
 
+    def __init__(self, server: Any, bridge: HandlerBridge) -> None:
+        super().__init__(server, bridge)
+        #: Handler tasks still running: cancelled when the server closes (``cancel_all``).
+        self.tasks: set[asyncio.Task[None]] = set()
+
     def start(self, exchange: Exchange, proxy: ConnectionProxy, done: Done) -> None:
-        asyncio.get_running_loop().create_task(self._run(exchange, proxy, done))
+        task = asyncio.get_running_loop().create_task(self._run(exchange, proxy, done))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def cancel_all(self) -> None:
+        """Cancel the handler tasks left after a graceful shutdown's grace, and let their
+        ``finally`` blocks run."""
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
 
     async def _run(self, exchange: Exchange, proxy: ConnectionProxy, done: Done) -> None:
         failure: BaseException | None = None
@@ -167,6 +183,9 @@ class AsyncRunner(_Base):
         except Exception as exc:
             failure = exc
             self._report(exc, exchange, proxy)
+        except asyncio.CancelledError:
+            self._finish(exchange, proxy)
+            raise  # the server is closing: the connection is gone already
         self._finish(exchange, proxy)
         done(failure)
 

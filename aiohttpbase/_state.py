@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._bridge import ASYNC
 from ._events import RequestHead
 from ._parsers import parser_class
 from ._pool import HandlerThreadPool
 from ._proxy import ProxyTrust
-from ._runners import Runner, make_runners
+from ._runners import AsyncRunner, Runner, make_runners
 from .logs import AccessLog, RequestFacts
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class ServerState:
         self.handler_factory = server.RequestHandlerClass
         self.pool = pool
         self.runners: dict[int, Runner] = make_runners(server, bridge, pool, self.warn_slow_handler)
+        self.async_runner: AsyncRunner = self.runners[ASYNC]  # type: ignore[assignment]
         self.request_done: list[RequestDoneListener] = []
         self.access_log = AccessLog(config.access_log_format) if config.access_log is not None else None
         if self.access_log is not None:

@@ -403,10 +403,19 @@ class BodyReader(io.BufferedIOBase):
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def _await(self, ready: Callable[[], bool]) -> None:
+        """Wait until ``ready()`` or EOF, at most the handler's ``timeout`` each time."""
         while not ready() and not self._eof:
             self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-            self._waiter = None
+            timeout = self._timeout()
+            try:
+                if timeout is None:
+                    await self._waiter
+                else:
+                    await asyncio.wait_for(self._waiter, timeout)
+            except asyncio.TimeoutError:  # (not the builtin TimeoutError before 3.11)
+                raise TimeoutError("timed out reading the request body") from None
+            finally:
+                self._waiter = None
         if self._error is not None and not self._buffer:
             raise self._error
 

@@ -341,6 +341,7 @@ class HTTPServer(http.server.HTTPServer):
             )
             for connection in list(state.connections):
                 connection.abort()
+        await state.async_runner.cancel_all()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None

@@ -8,6 +8,7 @@ WebSocket endpoint answers ``101`` and echoes frames to the ``websockets`` clien
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import http.server
@@ -17,11 +18,14 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from websockets.sync.client import connect as websocket_connect
+
+from aiohttpbase import HTTPServer, ServerConfig
 
 from .conftest import read_until_closed, server_class_for
 from .handlers import Hello
@@ -238,3 +242,123 @@ def test_101_to_a_request_that_did_not_ask_is_not_a_takeover(serve: Any, run_mod
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         answer = read_until_closed(sock, 5)
     assert answer.startswith(b"HTTP/1.1 101 ")
+
+
+# -- async handlers after a switch: drains, timeouts, shutdown --------------------------
+
+UPGRADE_X = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n"
+
+
+class Switching(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    events: list[str] = []
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def switch(self) -> None:
+        self.send_response(101)
+        self.send_header("Upgrade", "x")
+        self.send_header("Connection", "Upgrade")
+        self.end_headers()
+
+
+class TwoWriters(Switching):
+    async def do_GET(self) -> None:
+        self.switch()
+
+        async def writer(name: str) -> None:
+            for _ in range(256):
+                self.wfile.write(b"x" * 65536)
+                await self.wfile.drain()
+            self.events.append(name)
+
+        await asyncio.gather(writer("a"), writer("b"))
+
+
+@pytest.mark.timeout(30)
+def test_two_tasks_draining_one_connection_both_wake(serve: Any) -> None:
+    TwoWriters.events = []
+    server = serve(TwoWriters)
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(UPGRADE_X)
+        time.sleep(1)  # both writers wait in drain() while nobody reads
+        head = read_head(sock)
+        assert recv_exactly(sock, 2 * 256 * 65536) == b"x" * (2 * 256 * 65536)
+        deadline = time.monotonic() + 10
+        while len(TwoWriters.events) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    assert sorted(TwoWriters.events) == ["a", "b"]
+
+
+class TimesOut(Switching):
+    timeout = 0.5
+
+    async def do_GET(self) -> None:
+        self.switch()
+        try:
+            await self.rfile.aread1(10)
+            self.events.append("returned")
+        except TimeoutError:
+            self.events.append("TimeoutError")
+
+
+@pytest.mark.timeout(30)
+def test_async_handler_timeout_bounds_raw_reads(serve: Any) -> None:
+    """The handler's ``timeout`` applies to its awaitable reads, as to a socket's."""
+    TimesOut.events = []
+    server = serve(TimesOut)
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(UPGRADE_X)
+        read_head(sock)
+        assert read_until_closed(sock, 10) == b""  # the handler gave up and returned
+    assert TimesOut.events == ["TimeoutError"]
+
+
+def test_upgrade_on_http10_is_not_a_takeover(serve: Any, run_mode: str) -> None:
+    """RFC 9110 section 7.8: Upgrade on an HTTP/1.0 request is ignored."""
+
+    class Echo(Switching):
+        def do_GET(self) -> None:
+            self.switch()
+            self.events.append(repr(self.rfile.read()))
+
+    class AsyncEcho(Echo):
+        async def do_GET(self) -> None:  # type: ignore[override]
+            self.switch()
+            self.events.append(repr(await self.rfile.aread()))
+
+    Switching.events = []
+    server = serve(AsyncEcho if run_mode == "async" else Echo, server_class_for(run_mode))
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\nnot for the handler")
+        read_until_closed(sock, 10)
+    assert Switching.events == ["b''"]  # the body of a GET without one: nothing
+
+
+class Sleeper(Switching):
+    async def do_GET(self) -> None:
+        self.switch()
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            self.events.append("finally")
+
+
+@pytest.mark.timeout(30)
+def test_shutdown_cancels_async_handlers(parser: str) -> None:
+    """A handler task that waits on nothing of its connection is cancelled once the
+    graceful shutdown's grace is over, and its ``finally`` runs."""
+    Sleeper.events = []
+    config = ServerConfig(parser=parser, timeout_graceful_shutdown=0.5)
+    server = HTTPServer(("127.0.0.1", 0), Sleeper, config=config)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    with socket.create_connection(server.server_address[:2], timeout=10) as sock:
+        sock.sendall(UPGRADE_X)
+        read_head(sock)
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+    assert Sleeper.events == ["finally"]

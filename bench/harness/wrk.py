@@ -66,17 +66,21 @@ def upload_variants(size: int) -> int:
     return max(2, min(64, UPLOAD_VARIANTS_BYTES // max(1, size)))
 
 
-def _upload_lua(size: int) -> list[str]:
-    """Lua that sends POST bodies of ``size`` bytes, each request's body differing from the last.
+def _upload_lua(size: int, vary: bool) -> list[str]:
+    """Lua that sends POST bodies of ``size`` bytes, each request's body differing from the last
+    when ``vary`` (else one fixed body, formatted once by wrk and sent without a copy).
 
     Building a new multi-MiB string per request would cost wrk's core more than sending it, so
     ``init`` prepares a few whole requests whose bodies differ in a numbered prefix (same
     ``Content-Length``) and ``request()`` hands them out in turn; wrk copies the one it is given
     into the connection's buffer, once per request.
     """
+    head = ['wrk.headers["Content-Type"] = "application/octet-stream"']
+    if not vary:
+        return [*head, f'wrk.body = string.rep("u", {size})']  # wrk adds Content-Length
     variants = upload_variants(size)
     return [
-        'wrk.headers["Content-Type"] = "application/octet-stream"',
+        *head,
         "local prepared, sent = {}, 0",
         "function init(args)",
         f'  local filler = string.rep("u", {size} - 16)',
@@ -99,7 +103,7 @@ def write_script(workload: Workload, directory: Path) -> Path:
     if workload.body:
         lines.append(f"wrk.body = {_lua_string(workload.body)}")  # wrk adds Content-Length
     if workload.upload_size:
-        lines += _upload_lua(workload.upload_size)
+        lines += _upload_lua(workload.upload_size, workload.vary_body)
     script = directory / f"{workload.name}.lua"
     script.write_text("\n".join(lines) + "\n" + (LUA_DIR / "report.lua").read_text(), encoding="utf-8")
     return script

@@ -296,8 +296,8 @@ def test_expect_100_continue_goes_through_handle_expect_100(serve: Any, run_mode
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
         sock.sendall(b"POST /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
         # The client waits for this before it sends the body; a held-back interim answer
-        # (the thread pool's, once) stalls the exchange for seconds.
-        sock.settimeout(1)
+        # (the thread pool's, once) stalls the exchange until the body timeout.
+        sock.settimeout(3)  # a stall lasts until the 30 s body timeout
         assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         sock.settimeout(5)
         sock.sendall(b"data")

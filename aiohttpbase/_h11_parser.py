@@ -1,16 +1,19 @@
-"""The h11 request parser backend: the reference for what a well-formed request is.
+"""The h11 request parser backend: the reference for what a well-formed request head is.
 
 Theory of operation: ``HeadCollector`` (``_head``) finds the request head and applies the
-limits and the stdlib's request-line rules; this module hands the complete head, then the
-body bytes, to a fresh ``h11.Connection`` per request, and adds the framing checks h11
-leaves to servers (RFC 9112 section 6.1): Content-Length together with Transfer-Encoding,
-and Transfer-Encoding on HTTP/1.0, are refused with 400; a declared body over the
-inline limit gets 413.  After any error no further byte of the connection is parsed.
+limits and the stdlib's request-line rules; this module hands the complete head to a
+fresh ``h11.Connection`` per request, and adds the framing checks h11 leaves to servers
+(RFC 9112 section 6.1): Content-Length together with Transfer-Encoding, and
+Transfer-Encoding on HTTP/1.0, are refused with 400.
 
-One ``h11.Connection`` per request keeps h11 out of the response path: responses are
-framed by ``_response.ResponseWriter`` so that the status line can carry the handler's
-own ``protocol_version`` (h11 always writes HTTP/1.1).  Bytes after a request (pipelined
-requests) are carried to the next cycle through h11's public ``trailing_data``.
+A declared body over the limit gets 413.  The body itself is framed by ``HeadCollector``
+(a Content-Length body sliced from the buffer, a chunked one decoded by its strict
+decoder), so h11 only ever sees heads.  After any error no further byte of the connection
+is parsed.
+
+One ``h11.Connection`` per request head keeps h11 out of the response path: responses
+are framed by ``_response.ResponseWriter`` so that the status line can carry the handler's
+own ``protocol_version`` (h11 always writes HTTP/1.1).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import h11
 
 from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
 from ._head import (
-    BODY,
+    CHUNK_LINE,
     COMPLETE,
     DONE,
     ERROR,
@@ -30,7 +33,6 @@ from ._head import (
     check_request_line,
     keep_alive,
 )
-from .config import ServerConfig
 
 __all__ = ["H11RequestParser", "check_request_line"]
 
@@ -38,66 +40,44 @@ __all__ = ["H11RequestParser", "check_request_line"]
 class H11RequestParser(HeadCollector):
     """Request events from h11, one request at a time (see ``HeadCollector``)."""
 
-    __slots__ = ("_conn",)
-
-    def __init__(
-        self,
-        config: ServerConfig,
-        body_limit: int | None = None,
-        head_cache: dict[bytes, RequestHead] | None = None,
-    ) -> None:
-        super().__init__(config, body_limit, head_cache)
-        self._conn: h11.Connection | None = None
+    __slots__ = ()
 
     def feed(self, data: bytes) -> None:
         """Hand received bytes to the parser."""
-        if self._state == BODY:
-            assert self._conn is not None
-            self._conn.receive_data(data)
-        elif self._state != ERROR:
+        if self._state != ERROR:
             self._buffer += data
-
-    def feed_eof(self) -> None:
-        """The peer will send no more bytes."""
-        self._eof = True
-        if self._state == BODY:
-            assert self._conn is not None
-            self._conn.receive_data(b"")
 
     def next_event(self) -> RequestHead | BodyData | EndOfRequest | RequestError | _NeedData:
         """The next event, or ``NEED_DATA``."""
         state = self._state
-        if state == BODY:
-            return self._next_body_event()
         if state == HEAD:
             return self._next_head_event()
+        if state >= CHUNK_LINE:
+            return self._next_chunked_event()
+        if state == LENGTH_BODY:
+            return self._next_length_body_event()
         if state == COMPLETE:
             self._state = DONE
             return END_OF_REQUEST
-        if state == LENGTH_BODY:
-            return self._next_length_body_event()
         if state == SIMPLE:
             self._state = ERROR  # an HTTP/0.9 exchange always ends the connection
             return END_OF_REQUEST
         return NEED_DATA
 
-    def _fail(self, status: int, message: str | None = None, explain: str | None = None) -> RequestError:
-        self._conn = None
-        return super()._fail(status, message, explain)
-
     def _parse_head(self, request_line: bytes, line_end: int, end: int) -> RequestHead | RequestError:
         buffer = self._buffer
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._config.max_header_bytes + 2)
-        # Only the head: what follows stays ours, handed to h11 only if a body is due.
-        conn.receive_data(bytes(buffer[:end]))
+        head = bytes(buffer[:end])
+        # Only the head: what follows stays in our buffer, for the body or the next request.
+        conn.receive_data(head)
         del buffer[:end]
+        assert self._line is not None
+        method, target, version = self._line
         try:
             event = conn.next_event()
         except h11.RemoteProtocolError as exc:
             return self._fail(exc.error_status_hint, None, str(exc))
         assert isinstance(event, h11.Request), event
-        assert self._line is not None
-        method, target, version = self._line
         # One pass over raw_items(): iterating h11's Headers sequence is several times slower.
         headers: list[tuple[str, str]] = []
         connection: list[str] = []  # names in any case: "CONNECTION: close" closes too
@@ -111,7 +91,7 @@ class H11RequestParser(HeadCollector):
             if lowered == "content-length":
                 content_length = int(value)  # h11 validated it (and any repeats agree)
             elif lowered == "transfer-encoding":
-                chunked = True
+                chunked = True  # h11 let only one field through, saying "chunked"
             elif lowered == "connection":
                 connection.append(value)
         if chunked and content_length is not None:
@@ -120,15 +100,10 @@ class H11RequestParser(HeadCollector):
             return self._fail(400, None, "Transfer-Encoding on an HTTP/1.0 request")
         if content_length is not None and self._body_limit is not None and content_length > self._body_limit:
             return self._fail(413)
-        has_body = chunked or bool(content_length)
-        if has_body:
-            self._conn = conn
-            if buffer:  # (an empty receive_data would tell h11 the peer closed)
-                conn.receive_data(bytes(buffer))
-                buffer.clear()
-            self._state = BODY
+        if chunked:
+            self._start_chunked_body()
         else:
-            self._state = COMPLETE  # pipelined bytes wait in our buffer for the next cycle
+            self._start_length_body(content_length or 0)  # pipelined bytes wait in our buffer
         return RequestHead(
             method,
             target,
@@ -140,25 +115,3 @@ class H11RequestParser(HeadCollector):
             None if chunked else content_length or 0,
             connection[0] if connection else "",
         )
-
-    def _next_body_event(self) -> BodyData | EndOfRequest | RequestError | _NeedData:
-        conn = self._conn
-        assert conn is not None
-        try:
-            event = conn.next_event()
-        except h11.RemoteProtocolError as exc:
-            if self._eof:
-                return self._fail(0)  # the client left mid-body: nobody to answer
-            return self._fail(exc.error_status_hint, None, str(exc))
-        if type(event) is h11.Data:
-            data = event.data
-            self._body_seen += len(data)
-            if self._body_limit is not None and self._body_seen > self._body_limit:
-                return self._fail(413)
-            return BodyData(data)
-        if type(event) is h11.EndOfMessage:
-            self._buffer = bytearray(conn.trailing_data[0])
-            self._conn = None
-            self._state = DONE
-            return END_OF_REQUEST
-        return NEED_DATA

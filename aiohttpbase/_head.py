@@ -13,6 +13,14 @@ backend enforces the same limits and gives the same answers:
    while it is incomplete (python-hyper/h11#182) and llhttp not at all.
 4. Obsolete line folding is refused (400).
 
+Bodies are framed here too, for every backend: a ``Content-Length`` body is sliced from
+the buffer (``LENGTH_BODY``), and a chunked one is decoded by the strict decoder below
+(``_next_chunked_event``): the chunk-line grammar of RFC 9112 section 7.1 (hex size with
+nothing around it, ``;name[=token or quoted-string]`` extensions, CRLF), at most
+``MAX_CHUNK_LINE`` bytes per chunk line, CRLF after the data, and trailer fields by the
+field-line grammar -- h11's decoder accepts whitespace after the size, any bytes but LF
+in extensions and bare-LF trailer lines, each a request-smuggling ingredient.
+
 Parsing a head is a pure function of its bytes and the server's settings, so the heads
 of requests without a body or with a plain Content-Length one are remembered, by their
 exact bytes, in a dictionary shared by the server's connections
@@ -29,12 +37,13 @@ body.  After any error no further byte of the connection is parsed.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
 from .config import ServerConfig
 
-__all__ = ["HeadCollector", "check_request_line", "keep_alive"]
+__all__ = ["MAX_CHUNK_LINE", "HeadCollector", "check_request_line", "keep_alive"]
 
 
 _COMMON_VERSIONS: Final = frozenset({"HTTP/1.1", "HTTP/1.0"})
@@ -43,9 +52,25 @@ _COMMON_VERSIONS: Final = frozenset({"HTTP/1.1", "HTTP/1.0"})
 _CACHED_HEAD_BYTES: Final = 4096
 
 # Parser states shared by the backends (a backend may add its own after these).
-HEAD, BODY, DONE, SIMPLE, ERROR, COMPLETE, LENGTH_BODY = range(7)
+HEAD, DONE, SIMPLE, ERROR, COMPLETE, LENGTH_BODY, CHUNK_LINE, CHUNK_DATA, CHUNK_END, TRAILER = range(10)
 # COMPLETE: a request without a body was parsed; its EndOfRequest is the next event.
 # LENGTH_BODY: a plain Content-Length body, sliced from the buffer (_next_length_body_event).
+# CHUNK_*, TRAILER: a chunked body (_next_chunked_event): a chunk line is awaited, chunk
+# data is arriving, the CRLF after the data is awaited, trailer fields are arriving.
+
+#: The longest chunk line accepted, CRLF included (nginx and uvicorn bound theirs alike):
+#: the hex size and the extensions, which nobody uses and nothing must be able to grow.
+MAX_CHUNK_LINE: Final = 4096
+
+_TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+# RFC 9110 section 5.6.4: qdtext and quoted-pair; no CTL but HTAB, no bare CR, LF or NUL.
+_QUOTED_STRING: Final = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+# RFC 9112 section 7.1.1, without the BWS (as llhttp in strict mode): no space anywhere.
+_CHUNK_LINE: Final = re.compile(
+    rb"([0-9A-Fa-f]{1,20})(?:;%s(?:=(?:%s|%s))?)*\r\n" % (_TOKEN, _TOKEN, _QUOTED_STRING)
+)
+# RFC 9112 section 5 (no obsolete folding): name, colon, a value of HTAB, SP, VCHAR, obs-text.
+_TRAILER_FIELD: Final = re.compile(rb"%s:[\t -~\x80-\xff]*\r\n" % _TOKEN)
 
 
 def check_request_line(line: str) -> RequestError | tuple[str, str, str]:
@@ -318,6 +343,87 @@ class HeadCollector:
             del buffer[:remaining]
         self._remaining = remaining - len(data)
         return BodyData(data)
+
+    def _start_chunked_body(self) -> None:
+        """The head is consumed; a chunked body follows (see ``_next_chunked_event``)."""
+        self._state = CHUNK_LINE
+        self._scanned = 0
+
+    def _next_chunked_event(self) -> BodyData | EndOfRequest | RequestError | _NeedData:
+        """States ``CHUNK_LINE`` to ``TRAILER``: the decoded body, then its end.
+
+        Every rule is checked on the bytes received, however they were split: a chunk line
+        is judged once its LF is in (or once ``MAX_CHUNK_LINE`` bytes came without one),
+        and searches resume where the previous read's ended.  A body passing the limit is
+        refused (413) at the chunk line that declares the excess.  Trailer fields are
+        checked and dropped, as the stdlib never sees them.
+        """
+        buffer = self._buffer
+        while True:
+            state = self._state
+            if state == CHUNK_DATA:
+                if not buffer:
+                    return self._fail(0) if self._eof else NEED_DATA  # a client leaving mid-body
+                remaining = self._remaining
+                if len(buffer) <= remaining:
+                    data = bytes(buffer)
+                    buffer.clear()
+                else:
+                    data = bytes(buffer[:remaining])
+                    del buffer[:remaining]
+                self._remaining = remaining = remaining - len(data)
+                if not remaining:
+                    self._state = CHUNK_END
+                return BodyData(data)
+            if state == CHUNK_END:
+                if buffer[:2] == b"\r\n":
+                    del buffer[:2]
+                    self._state = CHUNK_LINE
+                    continue
+                if len(buffer) >= 2 or (buffer and buffer[0] != 13):
+                    return self._fail(400, None, "Chunk data not followed by CRLF")
+                return self._fail(0) if self._eof else NEED_DATA
+            if state == CHUNK_LINE:
+                end = buffer.find(b"\n", self._scanned, MAX_CHUNK_LINE)
+                if end < 0:
+                    if len(buffer) >= MAX_CHUNK_LINE:
+                        return self._fail(400, None, "Chunk line longer than %d bytes" % MAX_CHUNK_LINE)
+                    self._scanned = len(buffer)
+                    return self._fail(0) if self._eof else NEED_DATA
+                self._scanned = 0
+                match = _CHUNK_LINE.fullmatch(buffer, 0, end + 1)
+                if match is None:
+                    return self._fail(400, None, "Malformed chunk line %r" % bytes(buffer[: min(end, 40)]))
+                size = int(match[1], 16)
+                del buffer[: end + 1]
+                if not size:
+                    self._state = TRAILER
+                    self._remaining = 0  # bytes of trailer section so far
+                    continue
+                seen = self._body_seen + size
+                if self._body_limit is not None and seen > self._body_limit:
+                    return self._fail(413)
+                self._body_seen = seen
+                self._remaining = size
+                self._state = CHUNK_DATA
+                continue
+            # TRAILER: field lines up to an empty one, bounded like a head.
+            room = self._config.max_header_bytes - self._remaining
+            end = buffer.find(b"\n", self._scanned, room)
+            if end < 0:
+                if len(buffer) >= room:
+                    return self._fail(431, "Request header fields too large")
+                self._scanned = len(buffer)
+                return self._fail(0) if self._eof else NEED_DATA
+            self._scanned = 0
+            if end == 1 and buffer[0] == 13:
+                del buffer[:2]
+                self._state = DONE
+                return END_OF_REQUEST
+            if _TRAILER_FIELD.fullmatch(buffer, 0, end + 1) is None:
+                return self._fail(400, None, "Malformed trailer field %r" % bytes(buffer[: min(end, 40)]))
+            self._remaining += end + 1
+            del buffer[: end + 1]
 
     def _simple_request(self, line: bytes) -> RequestHead:
         """An HTTP/0.9 request: no headers, no body, and the connection ends after it."""

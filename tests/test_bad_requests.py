@@ -36,6 +36,14 @@ CASES = [
     (b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", b"HTTP/1.1 400 "),
     (b"POST / HTTP/1.1\r\n" + H + b"Content-Length: -1\r\n\r\n", b"HTTP/1.1 400 "),
     (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n", b"HTTP/1.1 501 "),
+    (
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n",
+        b"HTTP/1.1 400 ",
+    ),
+    (
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5;a=\x00\r\nhello\r\n0\r\n\r\n",
+        b"HTTP/1.1 400 ",
+    ),
     (b"GET / HTTP/1.1\r\n" + H + b"X: a\r\n folded\r\n\r\n", b"HTTP/1.1 400 "),
     (b"GET / HTTP/1.1\r\n" + H + b"X: a\x00b\r\n\r\n", b"HTTP/1.1 400 "),
     (b"GET / HTTP/1.1\r\n" + H + b"Bad Name: v\r\n\r\n", b"HTTP/1.1 400 "),

@@ -48,6 +48,7 @@ SEEDS: list[bytes] = [
     b"GET /a?b=c HTTP/1.1\r\nHost: x\r\nUser-Agent: fuzz\r\nAccept: */*\r\n\r\n",
     b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
     b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nTrailer: t\r\n\r\n",
+    b'PUT /q HTTP/1.1\r\nHost: x:80\r\nTransfer-Encoding: chunked\r\n\r\n0A;a="b c";d\r\n0123456789\r\n0\r\nT: a\tb\r\nU:\r\n\r\n',
     b"PUT /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
     b"GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
     b"POST /z HTTP/1.0\r\nContent-Length: 2\r\n\r\nok",
@@ -96,6 +97,7 @@ SPECIAL_BYTES: list[bytes] = [
     b"\x7f",
     b"\xff",
     b"\r\n\r\n",
+    b'"',
 ]
 
 #: Sent after the fuzzed bytes: it must only ever run if the fuzzed bytes framed cleanly.

@@ -146,6 +146,21 @@ SMUGGLING = {
     "chunk line bare CR": _post(b"Transfer-Encoding: chunked\r\n", b"5\rhello\r\n0\r\n\r\n" + HIDDEN),
     "chunk data too long": _post(b"Transfer-Encoding: chunked\r\n", b"1\r\nhello\r\n0\r\n\r\n" + HIDDEN),
     "chunk ends \\rX": _post(b"Transfer-Encoding: chunked\r\n", b"5\r\nhello\rX0\r\n\r\n" + HIDDEN),
+    "chunk size then space": _post(b"Transfer-Encoding: chunked\r\n", b"5 \r\nhello\r\n0\r\n\r\n" + HIDDEN),
+    "chunk size then tab": _post(b"Transfer-Encoding: chunked\r\n", b"5\t\r\nhello\r\n0\r\n\r\n" + HIDDEN),
+    "chunk extension bare CR": _post(
+        b"Transfer-Encoding: chunked\r\n", b"5;a\rb\r\nhello\r\n0\r\n\r\n" + HIDDEN
+    ),
+    "chunk extension NUL": _post(
+        b"Transfer-Encoding: chunked\r\n", b"5;a=\x00\r\nhello\r\n0\r\n\r\n" + HIDDEN
+    ),
+    "chunk extension 8 KiB": _post(
+        b"Transfer-Encoding: chunked\r\n", b"5;a=" + b"b" * 8192 + b"\r\nhello\r\n0\r\n\r\n" + HIDDEN
+    ),
+    "last chunk then space": _post(b"Transfer-Encoding: chunked\r\n", b"5\r\nhello\r\n0 \r\n\r\n" + HIDDEN),
+    "trailer ends with bare LF": _post(
+        b"Transfer-Encoding: chunked\r\n", b"5\r\nhello\r\n0\r\nX: y\n\n" + HIDDEN
+    ),
     "head ends \\r\\n\\rX": b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\rXhello" + HIDDEN,
     "LF in request line": b"GET /a\nHTTP/1.1\r\nHost: x\r\n\r\n" + HIDDEN,
 }

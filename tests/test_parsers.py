@@ -182,7 +182,7 @@ def test_content_length_body(backend: str, feed: Any) -> None:
 def test_chunked_body_with_extensions_and_trailers(backend: str, feed: Any) -> None:
     data = (
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
-        b"5;ext=1\r\nhello\r\n1 \r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n"
+        b'5;ext=1\r\nhello\r\n1;a;b="q \\" ;"\r\n \r\n05\r\nworld\r\n0\r\nX-Trailer: t\t\xe9\r\n\r\n'
     )
     events = run(backend, feed(data))
     assert [e[0] for e in events] == ["head", "body", "end"]

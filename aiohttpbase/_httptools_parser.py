@@ -6,8 +6,8 @@ block into fields, and a short Python pass decides whether the request is *plain
 fine*.  If it is, the request is served from what llhttp produced and its
 Content-Length body is sliced straight out of the receive buffer (``HeadCollector``).  If it is not --
 llhttp refused it, or anything about it is unusual (a Transfer-Encoding, an odd
-Content-Length, a missing or repeated Host, a control character, a method that is not
-plain letters) -- the head is handed to the h11 backend, which this class extends, and
+Content-Length, a missing, repeated, empty or odd Host, a control character, a method that
+is not plain letters) -- the head is handed to the h11 backend, which this class extends, and
 h11 gives the verdict.  So every refusal (400/413/501, message and details), every
 chunked body and every oddity h11 accepts is handled by the one reference code path, and
 the two backends cannot disagree about them; the fast path only has to be right about
@@ -32,7 +32,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from ._events import BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
 from ._h11_parser import H11RequestParser
-from ._head import HEAD, keep_alive
+from ._head import GOOD_HOSTS, HEAD, host_error, keep_alive
 from .config import ServerConfig
 
 __all__ = ["HttptoolsRequestParser"]
@@ -159,6 +159,7 @@ class HttptoolsRequestParser(H11RequestParser):
             return super()._parse_head(request_line, line_end, end)
 
         hosts = 0
+        host = ""
         content_length = 0
         lengths = 0
         connection: list[str] = []
@@ -166,6 +167,7 @@ class HttptoolsRequestParser(H11RequestParser):
         for kind, text in special:
             if kind == _HOST:
                 hosts += 1
+                host = text
             elif kind == _CONTENT_LENGTH:
                 # Only plain ASCII digits here; lists, repeats and the rest go to h11.
                 lengths += 1
@@ -185,6 +187,8 @@ class HttptoolsRequestParser(H11RequestParser):
             lengths > 1
             or hosts > 1
             or (hosts == 0 and version == "HTTP/1.1")
+            # Not plainly a host and port (or empty): h11's path decides (_head.host_error).
+            or (hosts and host not in GOOD_HOSTS and host_error(host, version) is not None)
             or (body_limit is not None and content_length > body_limit)
         ):
             self._llhttp = None

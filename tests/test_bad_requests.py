@@ -36,6 +36,16 @@ CASES = [
     (b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", b"HTTP/1.1 400 "),
     (b"POST / HTTP/1.1\r\n" + H + b"Content-Length: -1\r\n\r\n", b"HTTP/1.1 400 "),
     (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n", b"HTTP/1.1 501 "),
+    (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", b"HTTP/1.1 400 "),
+    (
+        b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        b"HTTP/1.1 400 ",
+    ),
+    (b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: ,chunked\r\n\r\n0\r\n\r\n", b"HTTP/1.1 400 "),
+    (b"GET / HTTP/1.1\r\nHost: user@x\r\n\r\n", b"HTTP/1.1 400 "),
+    (b"GET / HTTP/1.1\r\nHost: \r\n\r\n", b"HTTP/1.1 400 "),
+    (b"GET / HTTP/1.1\r\n" + H + b"X: a\x01b\r\n\r\n", b"HTTP/1.1 400 "),
+    (b"GET * HTTP/1.1\r\n" + H + b"\r\n", b"HTTP/1.1 400 "),
     (
         b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n",
         b"HTTP/1.1 400 ",

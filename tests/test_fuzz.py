@@ -49,6 +49,7 @@ SEEDS: list[bytes] = [
     b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
     b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nTrailer: t\r\n\r\n",
     b'PUT /q HTTP/1.1\r\nHost: x:80\r\nTransfer-Encoding: chunked\r\n\r\n0A;a="b c";d\r\n0123456789\r\n0\r\nT: a\tb\r\nU:\r\n\r\n',
+    b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
     b"PUT /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
     b"GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
     b"POST /z HTTP/1.0\r\nContent-Length: 2\r\n\r\nok",
@@ -74,6 +75,11 @@ FRAMING_LINES: list[bytes] = [
     b"Transfer-Encoding:\tchunked\r\n",
     b" Transfer-Encoding: chunked\r\n",
     b"Transfer-Encoding: xchunked\r\n",
+    b"Transfer-Encoding: chunked, gzip\r\n",
+    b"Transfer-Encoding: gzip, chunked\r\n",
+    b"Transfer-Encoding: ,chunked\r\n",
+    b"Host: a@b\r\n",
+    b"Host:\r\n",
     b"Connection: close\r\n",
     b"Connection: keep-alive\r\n",
     b"Expect: 100-continue\r\n",
@@ -98,6 +104,7 @@ SPECIAL_BYTES: list[bytes] = [
     b"\xff",
     b"\r\n\r\n",
     b'"',
+    b"*",
 ]
 
 #: Sent after the fuzzed bytes: it must only ever run if the fuzzed bytes framed cleanly.

@@ -126,6 +126,15 @@ SMUGGLING = {
         b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n", b"0\r\n\r\n" + HIDDEN
     ),
     "TE vertical tab": _post(b"Transfer-Encoding:\x0bchunked\r\n", b"0\r\n\r\n" + HIDDEN),
+    "TE chunked, gzip": _post(b"Transfer-Encoding: chunked, gzip\r\n", b"0\r\n\r\n" + HIDDEN),
+    "TE gzip, chunked with CL": _post(
+        b"Content-Length: " + _CL_ALL + b"\r\nTransfer-Encoding: gzip, chunked\r\n", b"0\r\n\r\n" + HIDDEN
+    ),
+    "TE empty field, then chunked": _post(
+        b"Transfer-Encoding: \r\nTransfer-Encoding: chunked\r\n", b"0\r\n\r\n" + HIDDEN
+    ),
+    "TE leading comma": _post(b"Transfer-Encoding: , chunked\r\n", b"0\r\n\r\n" + HIDDEN),
+    "TE with control character": _post(b"Transfer-Encoding: chunked\x01\r\n", b"0\r\n\r\n" + HIDDEN),
     "TE with NUL": _post(b"Transfer-Encoding: chunked\x00\r\n", b"0\r\n\r\n" + HIDDEN),
     "TE on HTTP/1.0": b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + HIDDEN,
     "CL plus sign": _post(b"Content-Length: +0\r\n", HIDDEN),
@@ -161,6 +170,9 @@ SMUGGLING = {
     "trailer ends with bare LF": _post(
         b"Transfer-Encoding: chunked\r\n", b"5\r\nhello\r\n0\r\nX: y\n\n" + HIDDEN
     ),
+    "Host with userinfo": b"GET /a HTTP/1.1\r\nHost: x@y\r\n\r\n" + HIDDEN,
+    "Host list": b"GET /a HTTP/1.1\r\nHost: x, y\r\n\r\n" + HIDDEN,
+    "asterisk GET": b"GET * HTTP/1.1\r\nHost: x\r\n\r\n" + HIDDEN,
     "head ends \\r\\n\\rX": b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\rXhello" + HIDDEN,
     "LF in request line": b"GET /a\nHTTP/1.1\r\nHost: x\r\n\r\n" + HIDDEN,
 }

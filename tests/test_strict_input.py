@@ -1,10 +1,11 @@
-"""Issue 11, part 3: chunked request bodies framed by the grammar, on every backend.
+"""Issue 11, part 3: input refused where the strictest peers refuse it.
 
 Every behaviour runs on each parser backend and in each run mode (inline, thread pool,
 ``async def``), over loopback with a follow-up request hidden behind the bad one: a
-refused request is answered 400 with ``Connection: close``, the connection is closed, and
-nothing after it ever runs.  The in-memory tests at the end pin the chunked decoder's
-grammar on both backends, fed whole and a byte at a time.
+refused request is answered (400 unless said otherwise) with ``Connection: close``, the
+connection is closed, and nothing after it ever runs.  The in-memory tests at the end pin
+the chunked decoder's grammar on both backends, fed whole and a byte at a time, and check
+that the backends give the same refusals.
 """
 
 from __future__ import annotations
@@ -137,6 +138,55 @@ def post(fields: bytes, body: bytes = b"", version: bytes = b"HTTP/1.1") -> byte
     return b"POST / " + version + b"\r\n" + host + fields + b"\r\n" + body
 
 
+# -- Transfer-Encoding -------------------------------------------------------------------
+
+_CL = b"Content-Length: 5\r\n"
+TRANSFER_CODINGS = {
+    # A list that does not end in one chunked: the body's length is unknown (RFC 9112 6.3).
+    "chunked, gzip": (b"Transfer-Encoding: chunked, gzip\r\n", 400),
+    "chunked, chunked": (b"Transfer-Encoding: chunked, chunked\r\n", 400),
+    "gzip": (b"Transfer-Encoding: gzip\r\n", 400),
+    "identity": (b"Transfer-Encoding: identity\r\n", 400),
+    "xchunked": (b"Transfer-Encoding: xchunked\r\n", 400),
+    "empty": (b"Transfer-Encoding: \r\n", 400),
+    "leading comma": (b"Transfer-Encoding: , chunked\r\n", 400),
+    "trailing comma": (b"Transfer-Encoding: chunked,\r\n", 400),
+    "double comma": (b"Transfer-Encoding: gzip,,chunked\r\n", 400),
+    "parameter on chunked": (b"Transfer-Encoding: chunked;q=1\r\n", 400),
+    "two fields that disagree": (b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 400),
+    "two fields, the last not chunked": (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n", 400),
+    "two chunked fields": (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", 400),
+    # With a Content-Length beside it, any Transfer-Encoding is the CL.TE shape.
+    "gzip, chunked with CL": (_CL + b"Transfer-Encoding: gzip, chunked\r\n", 400),
+    "chunked, gzip with CL": (_CL + b"Transfer-Encoding: chunked, gzip\r\n", 400),
+    "empty with CL": (b"Transfer-Encoding: \r\n" + _CL, 400),
+    # A clean list whose only fault is a coding the server cannot decode.
+    "gzip, chunked": (b"Transfer-Encoding: gzip, chunked\r\n", 501),
+    "GZIP ;level=9 , chunked": (b'Transfer-Encoding: GZIP ;level="9" , chunked\r\n', 501),
+}
+
+
+@pytest.mark.parametrize(("fields", "status"), TRANSFER_CODINGS.values(), ids=list(TRANSFER_CODINGS))
+def test_transfer_encoding_that_is_not_one_clean_chunked_is_refused(
+    target: RunningServer, fields: bytes, status: int
+) -> None:
+    raw = converse(target, post(fields, b"0\r\n\r\n" + HIDDEN))
+    assert_refused(raw, status)
+    assert Recorder.ran == []
+
+
+def test_transfer_encoding_on_http10_is_400_even_when_malformed(target: RunningServer) -> None:
+    for coding in (b"chunked", b"chunked, gzip", b"gzip, chunked"):
+        raw = converse(target, post(b"Transfer-Encoding: " + coding + b"\r\n", b"0\r\n\r\n", b"HTTP/1.0"))
+        assert_refused(raw)
+
+
+@pytest.mark.parametrize("coding", [b"chunked", b"Chunked", b"CHUNKED", b" \tchunked \t"])
+def test_a_single_chunked_in_any_case_is_served(target: RunningServer, coding: bytes) -> None:
+    raw = converse(target, post(b"Transfer-Encoding:" + coding + b"\r\n", b"5\r\nhello\r\n0\r\n\r\n") + NEXT)
+    assert raw.count(b"HTTP/1.1 200 OK") == 2 and b"ran:hello" in raw, raw[:600]
+
+
 # -- chunk lines, chunk data and trailers ------------------------------------------------
 
 BAD_CHUNKS = {
@@ -206,6 +256,110 @@ def test_chunked_bodies_within_the_grammar_are_served(
     assert Recorder.ran == ["/", "/next"]
 
 
+# -- Host --------------------------------------------------------------------------------
+
+BAD_HOSTS = {
+    "empty on HTTP/1.1": b"Host: \r\n",
+    "userinfo": b"Host: user@example.com\r\n",
+    "userinfo with password": b"Host: user:pw@example.com\r\n",
+    "a path": b"Host: example.com/admin\r\n",
+    "a query": b"Host: example.com?x\r\n",
+    "a list": b"Host: a.example, b.example\r\n",
+    "a list without space": b"Host: a.example,b.example\r\n",
+    "whitespace inside": b"Host: a b\r\n",
+    "a port that is not a number": b"Host: example.com:80x\r\n",
+    "two colons": b"Host: example.com:80:81\r\n",
+    "a bad percent-encoding": b"Host: ex%zzample\r\n",
+    "obs-text": b"Host: b\xfccher.example\r\n",
+    "a control character": b"Host: exam\x01ple\r\n",
+    "an unclosed IP literal": b"Host: [::1\r\n",
+}
+
+
+@pytest.mark.parametrize("field", BAD_HOSTS.values(), ids=list(BAD_HOSTS))
+def test_a_host_that_is_not_a_host_and_port_is_refused(target: RunningServer, field: bytes) -> None:
+    raw = converse(target, b"GET / HTTP/1.1\r\n" + field + b"\r\n" + HIDDEN)
+    assert_refused(raw)
+    assert Recorder.ran == []
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: EXAMPLE.com.:8080\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: [::1]:8000\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: xn--bcher-kva.example\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: my_host-1.local\r\n\r\n",
+        b"GET / HTTP/1.0\r\nHost: \r\n\r\n",  # empty: a target without an authority (RFC 9112 3.2)
+        b"GET / HTTP/1.0\r\n\r\n",
+    ],
+)
+def test_plain_hosts_are_served(target: RunningServer, request_bytes: bytes) -> None:
+    raw = converse(target, request_bytes)
+    assert raw.startswith(b"HTTP/1.1 200 OK") and Recorder.ran == ["/"], raw[:300]
+
+
+# -- control characters in field values --------------------------------------------------
+
+
+@pytest.mark.parametrize("byte", [0x01, 0x08, 0x0E, 0x1B, 0x1F, 0x7F])
+@pytest.mark.parametrize("field", [b"X-Any", b"Content-Type", b"Host", b"Connection"])
+def test_control_characters_in_a_field_value_are_refused(
+    target: RunningServer, byte: int, field: bytes
+) -> None:
+    value = b"a" + bytes([byte]) + b"b"
+    fields = (b"Host: x\r\n" if field != b"Host" else b"") + field + b": " + value + b"\r\n"
+    raw = converse(target, b"GET / HTTP/1.1\r\n" + fields + b"\r\n" + HIDDEN)
+    assert_refused(raw)
+    assert Recorder.ran == []
+
+
+def test_htab_and_obs_text_in_a_field_value_are_served(target: RunningServer) -> None:
+    raw = converse(target, b"GET / HTTP/1.1\r\nHost: x\r\nX: a\tb \x80\xe9\xff\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200 OK") and Recorder.ran == ["/"], raw[:300]
+
+
+# -- the asterisk form -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET * HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST * HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        b"options * HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET * HTTP/1.0\r\n\r\n",
+        b"GET *\r\n",  # HTTP/0.9
+    ],
+)
+def test_asterisk_target_is_for_options_only(target: RunningServer, request_bytes: bytes) -> None:
+    raw = converse(target, request_bytes + HIDDEN)
+    assert_refused(raw)
+    assert Recorder.ran == []
+
+
+def test_options_asterisk_is_served(target: RunningServer) -> None:
+    raw = converse(target, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n" + NEXT)
+    assert raw.count(b"HTTP/1.1 200 OK") == 2 and Recorder.ran == ["*", "/next"], raw[:600]
+
+
+# -- the stdlib's answers kept: 414 and 413 -----------------------------------------------
+
+
+def test_endless_request_line_is_414_and_long_content_length_413(
+    serve: Any, parser: str, run_mode: str
+) -> None:
+    handler = AsyncRecorder if run_mode == "async" else Recorder
+    server = serve(handler, server_class_for(run_mode), config=ServerConfig(max_body_bytes=10))
+    raw = converse(server, b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 414 Request-URI Too Long\r\n"), raw[:200]
+    raw = converse(server, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world")
+    assert raw.startswith(b"HTTP/1.1 413 Request Entity Too Large\r\n"), raw[:200]
+
+
 # -- in memory: both backends agree, however the bytes arrive ------------------------------
 
 CHUNKED = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -252,3 +406,17 @@ def test_chunked_body_over_the_limit_is_refused_at_its_chunk_line(backend_name: 
 def test_client_leaving_mid_chunk_is_a_silent_close(backend_name: str) -> None:
     for cut in (b"5", b"5\r", b"5\r\nhel", b"5\r\nhello", b"5\r\nhello\r", b"5\r\nhello\r\n0\r\nX: y"):
         assert run(backend_name, whole(CHUNKED + cut))[-1] == ("error", 0, None, None), cut
+
+
+@pytest.mark.parametrize(
+    "data",
+    [post(fields, b"0\r\n\r\n") for fields, _ in TRANSFER_CODINGS.values()]
+    + [b"GET / HTTP/1.1\r\n" + field + b"\r\n" for field in BAD_HOSTS.values()]
+    + [b"GET / HTTP/1.1\r\nHost: x\r\nX: a" + bytes([byte]) + b"\r\n\r\n" for byte in (1, 8, 14, 31, 127)]
+    + [b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"],
+)
+def test_backends_give_the_same_refusal(data: bytes) -> None:
+    """Status, message and explanation, event for event, on every backend."""
+    results = {name: run(name, whole(data + NEXT)) for name in BACKENDS}
+    assert len({repr(events) for events in results.values()}) == 1, results
+    assert next(iter(results.values()))[-1][1] in (400, 501)

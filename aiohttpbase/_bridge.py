@@ -159,6 +159,10 @@ class HandlerBridge:
         headers._headers = list(head.headers)  # a copy: parsed heads are shared (head cache)
         handler.headers = headers
         if version == "HTTP/0.9":
+            # parse_request leaves a simple request's request_version at the class's
+            # default_request_version: "HTTP/0.9" (the bare body), unless the class sets
+            # another, and then the handler writes a status line and headers.
+            handler.request_version = handler.default_request_version
             return handler, True
         http11_handler = handler.protocol_version >= "HTTP/1.1"
         if version >= "HTTP/1.1" and http11_handler:

@@ -1,16 +1,20 @@
-"""Issue 11, part 3: input refused where the strictest peers refuse it.
+"""Issue 11, parts 3 and 4: input refused where the strictest peers refuse it, and the
+stdlib's answers kept where no safety is at stake.
 
 Every behaviour runs on each parser backend and in each run mode (inline, thread pool,
 ``async def``), over loopback with a follow-up request hidden behind the bad one: a
 refused request is answered (400 unless said otherwise) with ``Connection: close``, the
-connection is closed, and nothing after it ever runs.  The in-memory tests at the end pin
-the chunked decoder's grammar on both backends, fed whole and a byte at a time, and check
-that the backends give the same refusals.
+connection is closed, and nothing after it ever runs.  Where the stdlib's answer is the
+reference (HTTP/0.9 with ``default_request_version``) a ``http.server.HTTPServer`` serving
+the same class is asked the same question.  The in-memory tests at the end pin the chunked
+decoder's grammar on both backends, fed whole and a byte at a time, and check that the
+backends give the same refusals.
 """
 
 from __future__ import annotations
 
 import http.server
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -358,6 +362,68 @@ def test_endless_request_line_is_414_and_long_content_length_413(
     assert raw.startswith(b"HTTP/1.1 414 Request-URI Too Long\r\n"), raw[:200]
     raw = converse(server, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world")
     assert raw.startswith(b"HTTP/1.1 413 Request Entity Too Large\r\n"), raw[:200]
+
+
+# -- HTTP/0.9 and default_request_version (differential against the stdlib) --------------
+
+
+class Simple(http.server.BaseHTTPRequestHandler):
+    """A stdlib handler as CPython's own tests write them."""
+
+    protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = b"version %s\n" % self.request_version.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class AsyncSimple(Simple):
+    async def do_GET(self) -> None:  # type: ignore[override]
+        Simple.do_GET(self)
+
+
+class Simple09(Simple):
+    default_request_version = "HTTP/0.9"
+
+
+class AsyncSimple09(AsyncSimple):
+    default_request_version = "HTTP/0.9"
+
+
+def stdlib_answer(handler: Any, data: bytes) -> bytes:
+    """What ``http.server.HTTPServer`` serving ``handler`` answers to ``data``."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    running = RunningServer(server)
+    try:
+        return converse(running, data)
+    finally:
+        server.shutdown()
+        running.thread.join(10)
+        server.server_close()
+
+
+def without_date(raw: bytes) -> bytes:
+    return re.sub(rb"\r\nDate: [^\r]*", b"\r\nDate: -", raw)
+
+
+@pytest.mark.parametrize(("sync", "async_"), [(Simple, AsyncSimple), (Simple09, AsyncSimple09)])
+def test_http09_request_answered_by_default_request_version(
+    serve: Any, run_mode: str, sync: Any, async_: Any
+) -> None:
+    """``GET /`` alone: the bare body where default_request_version is HTTP/0.9, and a
+    status line and headers where a class sets HTTP/1.1 -- the stdlib's bytes either way."""
+    expected = stdlib_answer(sync, b"GET /\r\n")
+    assert expected.startswith(b"HTTP/1.1 200 OK\r\n") == (sync is Simple), expected
+    server = serve(async_ if run_mode == "async" else sync, server_class_for(run_mode))
+    assert without_date(converse(server, b"GET /\r\n")) == without_date(expected)
 
 
 # -- in memory: both backends agree, however the bytes arrive ------------------------------

@@ -189,7 +189,13 @@ class HTTPConnection(asyncio.Protocol):
             if exchange.sink is not None:
                 exchange.sink.fail(BrokenPipeError("the client closed the connection"))
             if not exchange.running:
-                exchange.handler = None
+                self._exchange = None
+        # The connection refers to itself (bound methods held by its writer and proxy), so
+        # only the cyclic collector would free it: let go of what is large now -- an
+        # abandoned upload's buffered body, unparsed bytes -- instead of whenever it runs.
+        self._parser = _NO_MORE_REQUESTS
+        if exchange is None or not exchange.running:
+            self._proxy.rfile = self._proxy.wfile = _GONE
         self._wake_drain()
         self._writer.close_files()
 
@@ -701,3 +707,4 @@ class _NoMoreRequests:
 
 
 _NO_MORE_REQUESTS: Final = _NoMoreRequests()
+_GONE: Final = io.BytesIO()  # the streams of a connection that is gone

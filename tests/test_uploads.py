@@ -8,13 +8,16 @@ Each test has a deadline (pytest-timeout) far below that timeout, which a stall 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import http.client
 import http.server
+import io
 import json
 import os
 import socket
 import subprocess
+import sys
 import time
 from typing import Any
 
@@ -22,6 +25,7 @@ import pytest
 import requests
 
 from aiohttpbase import ServerConfig
+from aiohttpbase._streams import BodyReader
 
 from .conftest import read_until_closed, server_class_for
 from .handlers import Quiet
@@ -260,3 +264,34 @@ def test_body_that_stalls_raises(serve: Any, run_mode: str) -> None:
         assert Reports.outcome == ["raised TimeoutError"]
         # As the stdlib's handle_one_request: a timed-out read ends the connection unanswered.
         assert answer == b""
+
+
+@pytest.mark.timeout(60)
+def test_abandoned_upload_is_freed_at_once(serve: Any, run_mode: str) -> None:
+    """A client that leaves mid-upload: its buffered body is freed when the connection
+    goes, not whenever the cyclic garbage collector next runs."""
+
+    def large_buffers() -> list[Any]:
+        return [
+            o
+            for o in gc.get_objects()
+            if (isinstance(o, io.BytesIO) and sys.getsizeof(o) > 4 * MiB)
+            or (isinstance(o, BodyReader) and o.buffered > 4 * MiB)
+        ]
+
+    server = start(serve, run_mode)
+    gc.collect()
+    assert large_buffers() == []
+    gc.disable()
+    try:
+        with socket.create_connection((server.host, server.port), timeout=10) as sock:
+            sock.sendall(b"POST /read-n HTTP/1.1\r\nHost: x\r\nContent-Length: 67108864\r\n\r\n")
+            sock.sendall(b"u" * (16 * MiB))
+        state = server.server._state
+        deadline = time.monotonic() + 10
+        while state.connections and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a handler thread that was reading has returned
+        assert large_buffers() == []
+    finally:
+        gc.enable()

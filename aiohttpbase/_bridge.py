@@ -30,6 +30,7 @@ import email.message
 import functools
 import http.server
 import inspect
+import io
 import logging
 import socketserver
 from http import HTTPStatus
@@ -37,7 +38,7 @@ from typing import Any, Final
 
 from ._events import RequestHead
 from ._streams import ConnectionProxy
-from .handlers import serving_class
+from .handlers import BaseHTTPRequestHandler, serving_class
 
 __all__ = ["ASYNC", "INLINE", "THREAD", "HandlerBridge", "replay_bytes"]
 
@@ -63,12 +64,42 @@ def _serves_directly(server: Any, factory: Any) -> bool:
     return type(server).finish_request is socketserver.BaseServer.finish_request
 
 
-def _error_page_class(factory: Any) -> type[http.server.BaseHTTPRequestHandler]:
-    """The handler class whose ``send_error`` answers requests that never reach it."""
-    candidate = getattr(factory, "func", factory)  # functools.partial(Handler, ...)
+#: What ``_error_page_class`` gives: the class, and the arguments its constructor takes
+#: before the stdlib's three (a ``functools.partial``'s).
+ErrorPageMaker = tuple[type[http.server.BaseHTTPRequestHandler], tuple[Any, ...], dict[str, Any]]
+
+
+def _error_page_class(factory: Any) -> ErrorPageMaker:
+    """The handler class whose ``send_error`` answers requests that never reach it, and the
+    leading arguments its constructor is called with; for a factory that is not a handler
+    class, aiohttpbase's ``BaseHTTPRequestHandler`` (the stdlib's page)."""
+    if isinstance(factory, functools.partial):  # functools.partial(Handler, directory=...)
+        candidate, args, keywords = factory.func, factory.args, factory.keywords
+    else:
+        candidate, args, keywords = factory, (), {}
     if isinstance(candidate, type) and issubclass(candidate, _STDLIB_HANDLER):
-        return candidate
-    return _STDLIB_HANDLER
+        return candidate, args, keywords
+    return BaseHTTPRequestHandler, (), {}
+
+
+class _PageCapture(io.BufferedIOBase):
+    """The ``wfile`` of a handler writing an error page: holds the page until the handler
+    is done, so a handler failing half-way sends nothing of it.  Takes ``str`` (as UTF-8)
+    as ``ResponseStream`` does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.page = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self.closed:
+            raise ValueError("write to closed file")
+        data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        self.page += data
+        return len(data)
 
 
 def _serving_factory(factory: Any) -> Any:
@@ -210,18 +241,96 @@ class HandlerBridge:
         Used for requests that never reach a handler (bad syntax, limits) and for 500s.
         Unlike the stdlib, which answers a bad request version with a bare HTML body, the
         reply always has a status line.
+
+        The handler is made as the stdlib makes one: the class's own constructor runs (so
+        state a class sets in ``__init__`` before the stdlib's, such as a logger its
+        ``log_message`` uses, is there), and its ``handle`` -- which the constructor
+        calls -- answers the error instead of reading a request.  If any of that raises,
+        the exception goes to ``server.handle_error`` and, unless the page was complete,
+        the stdlib's own page is sent instead (``_plain_error_page``): whatever the
+        handler class does, the client learns the status.
         """
-        cls = self.error_class
+        wfile = proxy.wfile
+        capture = _PageCapture()
+        proxy.wfile = capture  # what the handler's setup() takes as its wfile
+        answered: list[bool] = []
+        try:
+            self._handler_error_page(proxy, client_address, status, message, explain, head, answered)
+        except Exception:
+            try:
+                self.server.handle_error(proxy, client_address)
+            except Exception:
+                logger.exception("handle_error failed")
+        finally:
+            proxy.wfile = wfile
+        if answered:
+            wfile.write(bytes(capture.page))
+        else:
+            self._plain_error_page(proxy, client_address, status, message, explain, head)
+        wfile.close()
+
+    def _handler_error_page(
+        self,
+        proxy: ConnectionProxy,
+        client_address: Any,
+        status: int,
+        message: str | None,
+        explain: str | None,
+        head: RequestHead | None,
+        answered: list[bool],
+    ) -> None:
+        """The handler class's page (see ``send_error_page``); ``answered`` gets an item
+        once its ``send_error`` has returned."""
+        cls, args, keywords = self.error_class
         handler: Any = cls.__new__(cls)  # Any: typeshed does not declare raw_requestline
-        handler.request = proxy
-        handler.client_address = client_address
-        handler.server = self.server
-        handler.setup()
-        handler.close_connection = True
-        handler.command = head.method if head is not None else ""
-        handler.request_version = "HTTP/1.0" if head is None or head.version == "HTTP/0.9" else head.version
-        handler.requestline = head.request_line.decode("latin-1") if head is not None else ""
-        handler.raw_requestline = head.request_line + b"\r\n" if head is not None else b""
-        # An HTTPStatus, as the stdlib passes: before 3.11 its error page shows str(code).
-        handler.send_error(HTTPStatus(status), message, explain)
-        handler.finish()
+
+        def handle() -> None:
+            _request_attributes(handler, head)
+            # An HTTPStatus, as the stdlib passes: before 3.11 its error page shows str(code).
+            handler.send_error(HTTPStatus(status), message, explain)
+            answered.append(True)
+
+        # Found before the class's own handle(): BaseRequestHandler.__init__ runs setup(),
+        # handle() and finish() in turn, within whatever the class's __init__ does.
+        handler.handle = handle
+        init: Any = cls.__init__  # Any: a partial's arguments come first
+        try:
+            init(handler, *args, proxy, client_address, self.server, **keywords)
+        finally:
+            vars(handler).pop("handle", None)  # no reference cycle through the closure
+
+    def _plain_error_page(
+        self,
+        proxy: ConnectionProxy,
+        client_address: Any,
+        status: int,
+        message: str | None,
+        explain: str | None,
+        head: RequestHead | None,
+    ) -> None:
+        """The stdlib's page, from ``BaseHTTPRequestHandler.send_error`` itself, with the
+        handler class's ``protocol_version``: the answer when the class could not give one."""
+        page: Any = BaseHTTPRequestHandler.__new__(BaseHTTPRequestHandler)
+        page.request = proxy
+        page.client_address = client_address
+        page.server = self.server
+        page.rfile = proxy.rfile
+        page.wfile = proxy.wfile
+        version = getattr(self.error_class[0], "protocol_version", None)
+        if isinstance(version, str) and version in ("HTTP/1.0", "HTTP/1.1"):
+            page.protocol_version = version
+        _request_attributes(page, head)
+        try:
+            page.send_error(HTTPStatus(status), message, explain)
+        except Exception:
+            logger.exception("error page failed")
+
+
+def _request_attributes(handler: Any, head: RequestHead | None) -> None:
+    """What ``parse_request`` has set when it calls ``send_error``; a simple (HTTP/0.9)
+    request counts as HTTP/1.0, so the page has a status line."""
+    handler.close_connection = True
+    handler.command = head.method if head is not None else ""
+    handler.request_version = "HTTP/1.0" if head is None or head.version == "HTTP/0.9" else head.version
+    handler.requestline = head.request_line.decode("latin-1") if head is not None else ""
+    handler.raw_requestline = head.request_line + b"\r\n" if head is not None else b""

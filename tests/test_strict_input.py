@@ -5,19 +5,23 @@ Every behaviour runs on each parser backend and in each run mode (inline, thread
 ``async def``), over loopback with a follow-up request hidden behind the bad one: a
 refused request is answered (400 unless said otherwise) with ``Connection: close``, the
 connection is closed, and nothing after it ever runs.  Where the stdlib's answer is the
-reference (HTTP/0.9 with ``default_request_version``) a ``http.server.HTTPServer`` serving
-the same class is asked the same question.  The in-memory tests at the end pin the chunked
-decoder's grammar on both backends, fed whole and a byte at a time, and check that the
-backends give the same refusals.
+reference (HTTP/0.9 with ``default_request_version``, error pages of handler classes
+with state from ``__init__``) a ``http.server.HTTPServer`` serving the same class is asked
+the same question.  The in-memory tests at the end pin the chunked decoder's grammar on
+both backends, fed whole and a byte at a time, and check that the backends give the same
+refusals.
 """
 
 from __future__ import annotations
 
+import functools
+import html
 import http.server
 import re
 import socket
 import threading
 from collections.abc import Iterator
+from http import HTTPStatus
 from typing import Any
 
 import pytest
@@ -424,6 +428,163 @@ def test_http09_request_answered_by_default_request_version(
     assert expected.startswith(b"HTTP/1.1 200 OK\r\n") == (sync is Simple), expected
     server = serve(async_ if run_mode == "async" else sync, server_class_for(run_mode))
     assert without_date(converse(server, b"GET /\r\n")) == without_date(expected)
+
+
+# -- error pages from handler classes with state of their own ------------------------------
+
+
+class InitLogger(http.server.BaseHTTPRequestHandler):
+    """Sets up its logging in ``__init__`` before the stdlib's, as many handlers do."""
+
+    protocol_version = "HTTP/1.1"
+    lines: list[str] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.log = InitLogger.lines.append
+        super().__init__(*args, **kwargs)
+
+    def log_message(self, format: str, *args: object) -> None:
+        self.log(format % args)
+
+    def do_GET(self) -> None:
+        if self.path == "/fail":
+            raise RuntimeError("handler failure (expected by the test)")
+        self.send_response(204)
+        self.end_headers()
+
+    do_POST = do_GET
+
+
+class AsyncInitLogger(InitLogger):
+    async def do_GET(self) -> None:  # type: ignore[override]
+        InitLogger.do_GET(self)
+
+    do_POST = do_GET  # type: ignore[assignment]
+
+
+def init_logger_for(run_mode: str) -> Any:
+    InitLogger.lines = []
+    return AsyncInitLogger if run_mode == "async" else InitLogger
+
+
+TOO_MANY_HEADERS = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X: y\r\n" * 101 + b"\r\n"
+TOO_LONG = b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize("request_bytes", [TOO_LONG, TOO_MANY_HEADERS], ids=["414", "431"])
+def test_error_page_of_a_class_with_init_state_matches_the_stdlib(
+    serve: Any, run_mode: str, request_bytes: bytes
+) -> None:
+    InitLogger.lines = []
+    expected = stdlib_answer(InitLogger, request_bytes)
+    expected_log = [line for line in InitLogger.lines if line.startswith("code ")]
+    server = serve(init_logger_for(run_mode), server_class_for(run_mode))
+    raw = converse(server, request_bytes)
+    assert [line for line in InitLogger.lines if line.startswith("code ")] == expected_log
+    assert raw.split(b"\r\n", 1)[0] == expected.split(b"\r\n", 1)[0]
+    if request_bytes is TOO_LONG:  # the same page (for 431 the stdlib explains more)
+        assert raw.partition(b"\r\n\r\n")[2] == expected.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: a@b\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world", 413),
+        (b"GET /fail HTTP/1.1\r\nHost: x\r\n\r\n", 500),
+    ],
+    ids=["400-host", "400-te", "413", "500"],
+)
+def test_error_page_of_a_class_with_init_state_is_sent(
+    serve: Any, run_mode: str, request_bytes: bytes, status: int, capsys: Any
+) -> None:
+    if status == 500 and run_mode == "async":
+        pytest.skip("a class with its own __init__ is replayed, and replay runs no async do_X")
+    config = ServerConfig(max_body_bytes=10)
+    server = serve(init_logger_for(run_mode), server_class_for(run_mode), config=config)
+    raw = converse(server, request_bytes)
+    assert raw.startswith(b"HTTP/1.1 %d " % status), raw[:300]
+    assert b"</html>" in raw
+    assert any(line.startswith("code %d, message " % status) for line in InitLogger.lines), InitLogger.lines
+    assert "AttributeError" not in capsys.readouterr().err
+
+
+class NeedsGreeting(http.server.BaseHTTPRequestHandler):
+    """A factory's argument is needed to construct it: served through functools.partial."""
+
+    protocol_version = "HTTP/1.1"
+    error_message_format = "%(code)d %(message)s: %(greeting)s"
+    lines: list[str] = []
+
+    def __init__(self, *args: Any, greeting: str, **kwargs: Any) -> None:
+        self.greeting = greeting
+        super().__init__(*args, **kwargs)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        self.error_message_format = NeedsGreeting.error_message_format.replace("%(greeting)s", self.greeting)
+        super().send_error(code, message, explain)
+
+    def log_message(self, format: str, *args: object) -> None:
+        self.lines.append(format % args)
+
+
+def test_error_page_of_a_partial_gets_the_partial_arguments(serve: Any, run_mode: str) -> None:
+    server = serve(functools.partial(NeedsGreeting, greeting="hello"), server_class_for(run_mode))
+    raw = converse(server, b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 400 ") and raw.endswith(b"400 Bad Request: hello"), raw[-300:]
+
+
+class BrokenFormat(http.server.BaseHTTPRequestHandler):
+    """Its error page cannot be made: the stdlib answers nothing at all."""
+
+    protocol_version = "HTTP/1.1"
+    error_message_format = "%(no_such_key)s"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(204)
+        self.end_headers()
+
+
+class LogFails(BrokenFormat):
+    error_message_format = http.server.DEFAULT_ERROR_MESSAGE
+
+    def log_message(self, format: str, *args: object) -> None:
+        raise OSError("the log is gone")
+
+
+class AsyncBrokenFormat(BrokenFormat):
+    async def do_GET(self) -> None:  # type: ignore[override]
+        BrokenFormat.do_GET(self)
+
+
+class AsyncLogFails(LogFails):
+    async def do_GET(self) -> None:  # type: ignore[override]
+        LogFails.do_GET(self)
+
+
+@pytest.mark.parametrize(("sync", "async_"), [(BrokenFormat, AsyncBrokenFormat), (LogFails, AsyncLogFails)])
+def test_error_page_falls_back_to_the_stdlib_page_when_the_class_fails(
+    serve: Any, run_mode: str, sync: Any, async_: Any, capsys: Any
+) -> None:
+    assert stdlib_answer(sync, TOO_MANY_HEADERS) == b""  # the stdlib: nothing, a traceback
+    capsys.readouterr()
+    server = serve(async_ if run_mode == "async" else sync, server_class_for(run_mode))
+    raw = converse(server, TOO_MANY_HEADERS)
+    assert raw.startswith(b"HTTP/1.1 431 Too many headers\r\n"), raw[:300]
+    body = raw.partition(b"\r\n\r\n")[2]
+    explain = html.escape(HTTPStatus(431).description, quote=False)
+    page = http.server.DEFAULT_ERROR_MESSAGE % {
+        "code": 431,
+        "message": "Too many headers",
+        "explain": explain,
+    }
+    assert body == page.encode()
+    # The failure is reported as the stdlib reports a handler's (server.handle_error).
+    assert ("KeyError" if sync is BrokenFormat else "the log is gone") in capsys.readouterr().err
 
 
 # -- in memory: both backends agree, however the bytes arrive ------------------------------

@@ -641,6 +641,8 @@ class HTTPConnection(asyncio.Protocol):
         """A handler failed: answer 500 -- or, if its body turned out malformed while it
         streamed, the refusal ``HTTPServer`` gives -- unless its response has begun."""
         exchange = self._exchange
+        if refusal is not None and not refusal.status:
+            return  # the client left mid-body: nobody to answer
         if self._writer.discard_unsent():
             self._proxy.wfile = ResponseStream(self._writer)
             try:

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import __version__
 from .config import ServerConfig
-from .server import HTTPServer, ThreadingHTTPServer
+from .server import HTTPServer, ThreadingHTTPServer, inherited_socket, systemd_socket, unix_socket
 from .static import SimpleHTTPRequestHandler
 from .workers import install_signal_handlers, serve_workers
 
@@ -35,6 +35,10 @@ examples:
                                               serve a handler class from a file
   python -m aiohttpbase --handler mypkg.web:Handler -p HTTP/1.1
                                               serve a class from an importable module
+  python -m aiohttpbase --uds /run/app.sock   serve on a UNIX socket (curl --unix-socket)
+
+where to listen: -b/port, --uds PATH or --fd N; a socket passed by systemd (LISTEN_FDS)
+is served when none of them is given.
 """
 
 
@@ -121,6 +125,17 @@ def _is_under(path: str, directories: tuple[str, ...]) -> bool:
     return os.path.realpath(path).startswith(directories)
 
 
+def _octal(text: str) -> int:
+    """A file mode such as ``660`` or ``0o660``."""
+    value = int(text.removeprefix("0o"), 8)
+    if not 0 <= value <= 0o7777:
+        raise ValueError(text)
+    return value
+
+
+_octal.__name__ = "octal mode"  # argparse names the type in its error: "invalid octal mode value"
+
+
 def _best_family(host: str | None, port: int) -> tuple[socket.AddressFamily, Any]:
     """Like ``http.server._get_best_family``: what getaddrinfo offers first."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -135,9 +150,24 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("port", nargs="?", type=int, default=8000, help="port to listen on (default: 8000)")
+    parser.add_argument("port", nargs="?", type=int, help="port to listen on (default: 8000)")
     parser.add_argument(
         "-b", "--bind", metavar="ADDRESS", help="bind to this address (default: all interfaces)"
+    )
+    parser.add_argument(
+        "--uds", metavar="PATH", help="listen on a UNIX domain socket at PATH instead of a TCP port"
+    )
+    parser.add_argument(
+        "--uds-mode",
+        metavar="MODE",
+        type=_octal,
+        help="permissions of the --uds socket file, in octal, e.g. 660 (default: from the umask)",
+    )
+    parser.add_argument(
+        "--fd",
+        metavar="N",
+        type=int,
+        help="serve the bound (or listening) socket inherited as file descriptor N",
     )
     parser.add_argument(
         "-d", "--directory", default=os.getcwd(), help="serve this directory (default: current directory)"
@@ -223,13 +253,12 @@ def make_server(args: argparse.Namespace) -> HTTPServer:
     else:
         handler = functools.partial(SimpleHTTPRequestHandler, directory=args.directory)
         SimpleHTTPRequestHandler.protocol_version = args.protocol or "HTTP/1.0"
-    family, sockaddr = _best_family(args.bind, args.port)
     config = config_from_args(args)
     base = ThreadingHTTPServer if "threads" in vars(args) else HTTPServer
     tls = _tls_context(args)
+    sock = _listening_socket(args)
 
     class CommandLineServer(base):  # type: ignore[valid-type,misc]
-        address_family = family
         request_queue_size = args.backlog
         ssl_context = tls
 
@@ -241,7 +270,63 @@ def make_server(args: argparse.Namespace) -> HTTPServer:
                 self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             super().server_bind()
 
+    if sock is not None:
+        try:
+            return CommandLineServer.from_socket(sock, handler, config=config)  # type: ignore[no-any-return]
+        except BaseException:
+            sock.close()
+            raise
+    family, sockaddr = _best_family(args.bind, 8000 if args.port is None else args.port)
+    CommandLineServer.address_family = family
     return CommandLineServer(sockaddr[:2], handler, config=config)
+
+
+def _listening_socket(args: argparse.Namespace) -> socket.socket | None:
+    """The socket of --uds, --fd or systemd socket activation; ``None`` for -b/port.
+
+    Sets ``args.listening`` to what is listened on (for the banner and error messages)
+    before trying, and ``args.uds_inode`` to the --uds file made.
+    """
+    tcp = args.bind is not None or args.port is not None
+    choices = (("-b/port", tcp), ("--uds", bool(args.uds)), ("--fd", args.fd is not None))
+    named = [name for name, on in choices if on]
+    if len(named) > 1:
+        raise UsageError(f"{' and '.join(named)} name different sockets: give one of them")
+    if args.uds_mode is not None and not args.uds:
+        raise UsageError("--uds-mode needs --uds")
+    if args.reuse_port and (args.uds or args.fd is not None):
+        raise UsageError("--reuse-port binds a TCP socket for each worker: it needs -b/port")
+    if args.fd is not None:
+        for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+            os.environ.pop(name, None)  # not for the processes the handlers start either
+        args.listening = f"inherited fd {args.fd}"
+        return inherited_socket(args.fd)
+    args.listening = "the socket from systemd (LISTEN_FDS)"
+    activated = systemd_socket()
+    if activated is not None:
+        if named or args.reuse_port:
+            activated.detach()  # the descriptor stays open, as systemd passed it
+            option = named[0] if named else "--reuse-port"
+            raise UsageError(f"systemd passed a socket (LISTEN_FDS): drop {option}, or the socket unit")
+        return activated
+    if args.uds:
+        args.listening = f"unix socket {args.uds}"
+        sock = unix_socket(args.uds, args.uds_mode)
+        if not args.uds.startswith("\0"):
+            args.uds_inode = os.stat(args.uds).st_ino
+        return sock
+    args.listening = f"port {8000 if args.port is None else args.port}"
+    return None
+
+
+def _remove_uds_file(args: argparse.Namespace) -> None:
+    """Remove the --uds socket file this process made, unless it has been replaced."""
+    inode = getattr(args, "uds_inode", None)
+    if inode is None:
+        return
+    with contextlib.suppress(OSError):
+        if os.stat(args.uds).st_ino == inode:
+            os.unlink(args.uds)
 
 
 def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -271,32 +356,52 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = make_server(args)
     except (UsageError, ValueError) as exc:
+        _remove_uds_file(args)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"error: cannot listen on port {args.port}: {exc.strerror or exc}", file=sys.stderr)
+        _remove_uds_file(args)
+        where = getattr(args, "listening", f"port {args.port}")
+        print(f"error: cannot listen on {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    with server:
-        host, port = server.socket.getsockname()[:2]
-        url_host = f"[{host}]" if ":" in host else host
-        scheme = "HTTPS" if server.ssl_context is not None else "HTTP"
-        print(
-            f"Serving {scheme} on {host} port {port} ({scheme.lower()}://{url_host}:{port}/) ...", flush=True
-        )
-        if args.workers > 1:
-            # SIGHUP starts new workers (importing --handler afresh), then stops the old ones;
-            # SIGUSR1 reopens --access-log FILE; workers stop when the supervisor dies.
-            on_reload = None
-            if args.handler:
-                on_reload = _handler_reloader(args.handler, args.protocol, modules_before)
-            return serve_workers(server, args.workers, reuse_port=args.reuse_port, on_reload=on_reload)
-        # SIGTERM, Ctrl-C and SIGHUP stop gracefully: in-flight requests finish, then exit 0;
-        # SIGUSR1 reopens --access-log FILE.
-        restore = install_signal_handlers(server)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:  # a second Ctrl-C cuts the graceful wait short
-            print("\nKeyboard interrupt received, exiting.")
-        finally:
-            restore()
+    try:
+        with server:
+            print(_banner(server, args), flush=True)
+            if args.workers > 1:
+                # SIGHUP starts new workers (importing --handler afresh), then stops the old
+                # ones; SIGUSR1 reopens --access-log FILE; workers stop when the supervisor dies.
+                on_reload = None
+                if args.handler:
+                    on_reload = _handler_reloader(args.handler, args.protocol, modules_before)
+                return serve_workers(server, args.workers, reuse_port=args.reuse_port, on_reload=on_reload)
+            # SIGTERM, Ctrl-C and SIGHUP stop gracefully: in-flight requests finish, then exit 0;
+            # SIGUSR1 reopens --access-log FILE.
+            restore = install_signal_handlers(server)
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:  # a second Ctrl-C cuts the graceful wait short
+                print("\nKeyboard interrupt received, exiting.")
+            finally:
+                restore()
+    finally:
+        _remove_uds_file(args)  # workers never get here: they end with os._exit
     return 0
+
+
+def _banner(server: HTTPServer, args: argparse.Namespace) -> str:
+    """``python -m http.server``'s first line, naming the socket when it is not a TCP port."""
+    scheme = "HTTPS" if server.ssl_context is not None else "HTTP"
+    name = server.socket.getsockname()
+    if server.socket.family == socket.AF_UNIX:
+        path = name.decode(errors="replace") if isinstance(name, bytes) else name
+        return (
+            f"Serving {scheme} on unix socket {path} "
+            f"(curl --unix-socket {path} {scheme.lower()}://localhost/) ..."
+        )
+    host, port = name[:2]
+    url_host = f"[{host}]" if ":" in host else host
+    line = f"Serving {scheme} on {host} port {port} ({scheme.lower()}://{url_host}:{port}/)"
+    where = getattr(args, "listening", "")
+    if where.startswith(("inherited", "the socket from systemd")):
+        line += f", {where}"
+    return line + " ..."

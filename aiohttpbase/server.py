@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import http.server
 import logging
 import os
 import socket
 import socketserver
 import ssl
+import stat
 import threading
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from . import logs
 from ._bridge import HandlerBridge
@@ -33,9 +35,23 @@ from ._protocol import HTTPConnection
 from ._state import ServerState
 from .config import ServerConfig
 
-__all__ = ["HTTPSServer", "HTTPServer", "ThreadingHTTPSServer", "ThreadingHTTPServer", "new_event_loop"]
+__all__ = [
+    "HTTPSServer",
+    "HTTPServer",
+    "ThreadingHTTPSServer",
+    "ThreadingHTTPServer",
+    "inherited_socket",
+    "new_event_loop",
+    "systemd_socket",
+    "unix_socket",
+]
 
 logger = logging.getLogger("aiohttpbase.error")
+
+_ServerT = TypeVar("_ServerT", bound="HTTPServer")
+
+#: sd_listen_fds(3): the first descriptor systemd passes to an activated service.
+SD_LISTEN_FDS_START = 3
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -85,6 +101,46 @@ class HTTPServer(http.server.HTTPServer):
         self._shutdown_request = False
         self._is_shut_down = threading.Event()
         super().__init__(server_address, RequestHandlerClass, bind_and_activate)
+
+    @classmethod
+    def from_socket(
+        cls: type[_ServerT], sock: socket.socket, RequestHandlerClass: Any, **kwargs: Any
+    ) -> _ServerT:
+        """A server for ``sock``, a stream socket bound elsewhere: a UNIX socket
+        (``unix_socket``), a descriptor inherited from a parent process
+        (``inherited_socket``) or passed by systemd (``systemd_socket``).
+
+        ``kwargs`` are the constructor's keywords (``config``; ``certfile`` and the rest for
+        ``HTTPSServer``).  ``server_bind`` is not called; ``server_activate`` is, so a socket
+        that is bound but not yet listening starts listening (``listen`` on a listening
+        socket only sets its backlog).  The server owns ``sock`` from here on:
+        ``server_close()`` closes it.
+
+        ``server_address`` is ``sock.getsockname()``.  For a TCP socket ``server_name`` and
+        ``server_port`` are what ``server_bind`` would set; a UNIX socket has no host name
+        or port, so they are ``"localhost"`` and 80 (443 with TLS), what a client connecting
+        through it is told to assume.
+        """
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"an HTTP server needs a stream socket, not {sock.type!r}")
+        server = cls(sock.getsockname(), RequestHandlerClass, False, **kwargs)
+        server.socket.close()  # the unbound one the constructor made
+        server.socket = sock
+        server.address_family = sock.family
+        server._name_from_socket()
+        server.server_activate()
+        return server
+
+    def _name_from_socket(self) -> None:
+        sock = self.socket
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host, port = sock.getsockname()[:2]
+            self.server_name = socket.getfqdn(host)
+            self.server_port = port
+        else:
+            tls = self.ssl_context is not None or isinstance(sock, ssl.SSLSocket)
+            self.server_name = "localhost"
+            self.server_port = 443 if tls else 80
 
     # -- the stdlib's entry points ---------------------------------------------------
 
@@ -388,6 +444,107 @@ def _plain_socket_and_tls(sock: socket.socket) -> tuple[socket.socket, ssl.SSLCo
         plain = socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno()))
         return plain, sock.context
     return sock.dup(), None
+
+
+def unix_socket(path: str | os.PathLike[str], mode: int | None = None) -> socket.socket:
+    """A stream socket bound to the UNIX domain socket file ``path``; serve it with
+    ``HTTPServer.from_socket``.
+
+    A socket file left by a server that is gone (nothing accepts on it) is replaced; one a
+    server still listens on, or a file that is not a socket, is an ``OSError``.  ``mode``
+    (e.g. ``0o660``) sets the file's permissions, which decide who may connect; without it
+    the umask does.  A name starting with NUL is in Linux's abstract namespace (no file).
+    The file is not removed when the socket closes: remove it once the server has stopped
+    (several processes may serve one socket, and only the last one knows it is the last).
+    """
+    name = os.fspath(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        if not name.startswith("\0"):
+            _remove_stale_socket_file(name)
+        sock.bind(name)
+        if mode is not None and not name.startswith("\0"):
+            os.chmod(name, mode)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _remove_stale_socket_file(path: str) -> None:
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(status.st_mode):
+        raise FileExistsError(errno.EEXIST, "exists and is not a socket", path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.setblocking(False)
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:  # nobody accepts on it: a leftover
+            os.unlink(path)
+            return
+        except BlockingIOError:  # a full accept queue: a live server
+            pass
+    raise OSError(errno.EADDRINUSE, "a server is listening on it already", path)
+
+
+def inherited_socket(fd: int) -> socket.socket:
+    """The bound stream socket at descriptor ``fd``, inherited from the parent process
+    (``subprocess.Popen(..., pass_fds=[fd])``, a supervisor, systemd); serve it with
+    ``HTTPServer.from_socket``.
+
+    Its family (TCP over IPv4 or IPv6, or UNIX) is the socket's own.  The descriptor is
+    made non-inheritable, as Python's own sockets are, so processes the handlers start do
+    not hold the listening socket open.
+    """
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise OSError(exc.errno, f"descriptor {fd} is not an open socket ({exc.strerror})") from None
+    try:
+        if sock.type != socket.SOCK_STREAM:
+            raise OSError(errno.ENOTSUP, f"descriptor {fd} is not a stream socket")
+        name = sock.getsockname()
+        if not name or (isinstance(name, tuple) and name[1] == 0):
+            raise OSError(errno.EINVAL, f"the socket at descriptor {fd} is not bound")
+    except BaseException:
+        sock.detach()  # the descriptor stays the parent's to close
+        raise
+    os.set_inheritable(fd, False)
+    return sock
+
+
+def systemd_socket(unset_environment: bool = True) -> socket.socket | None:
+    """The socket systemd passed to this process (socket activation), or ``None``.
+
+    As ``sd_listen_fds(3)``: passed sockets are announced by ``LISTEN_PID`` (this process's
+    id, else they are not for us) and ``LISTEN_FDS`` (how many, from descriptor 3 on).
+    One socket is served; more than one is a ``ValueError`` (give the ``.socket`` unit one
+    ``ListenStream=``).  With ``unset_environment`` the three ``LISTEN_*`` variables are
+    removed, so processes the server starts do not take them for theirs.
+    """
+    pid, count = os.environ.get("LISTEN_PID"), os.environ.get("LISTEN_FDS")
+    if unset_environment:
+        for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+            os.environ.pop(name, None)
+    if not pid or not count:
+        return None
+    try:
+        if int(pid) != os.getpid():
+            return None
+        passed = int(count)
+    except ValueError:
+        raise ValueError(f"LISTEN_PID={pid!r} and LISTEN_FDS={count!r} must be numbers") from None
+    if passed <= 0:
+        return None
+    if passed > 1:
+        raise ValueError(
+            f"systemd passed {passed} sockets (LISTEN_FDS); one is served: "
+            "give the socket unit a single ListenStream="
+        )
+    return inherited_socket(SD_LISTEN_FDS_START)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -128,6 +128,22 @@ def replay_bytes(head: RequestHead, drop_expect: bool, body_length: int | None =
     return b"\r\n".join(lines)
 
 
+def _refuse_async_methods(factory: Any) -> None:
+    """Replayed classes run the stdlib's own ``handle_one_request``, which would call an
+    ``async def do_X`` and drop the coroutine unawaited: say so at once instead."""
+    cls = getattr(factory, "func", factory)
+    if not isinstance(cls, type):
+        return
+    for name in dir(cls):
+        if name.startswith("do_") and inspect.iscoroutinefunction(getattr(cls, name)):
+            raise TypeError(
+                f"{cls.__qualname__}.{name} is 'async def', but {cls.__qualname__} (or its server) "
+                "overrides how requests are read (__init__, handle, handle_one_request, "
+                "parse_request or finish_request), so aiohttpbase runs it through the stdlib's "
+                "own code, which cannot await it; keep those methods, or make the method plain def"
+            )
+
+
 class HandlerBridge:
     """Runs the server's ``RequestHandlerClass`` for requests of any connection."""
 
@@ -137,6 +153,8 @@ class HandlerBridge:
         self.server = server
         self.factory = _serving_factory(server.RequestHandlerClass)
         self.direct = _serves_directly(server, self.factory)
+        if not self.direct:
+            _refuse_async_methods(self.factory)
         self.error_class = _error_page_class(self.factory)
         self.threaded = threaded
         self._modes: dict[str, int] = {}

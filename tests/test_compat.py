@@ -11,6 +11,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import aiohttpbase
 from aiohttpbase.handlers import serving_class
 from tests import handlers
@@ -466,3 +468,25 @@ def test_timestamps_are_the_stdlibs_though_computed_once_a_second() -> None:
             ours = handler.date_time_string()
             after = http.server.BaseHTTPRequestHandler.date_time_string(handler)
             assert ours in (before, after)
+
+
+class OwnInitAsync(handlers.Quiet, http.server.BaseHTTPRequestHandler):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.ready = True
+        super().__init__(*args, **kwargs)
+
+    async def do_GET(self) -> None:
+        self.send_response(204)
+        self.end_headers()
+
+
+def test_async_method_on_a_replayed_class_is_a_clear_error() -> None:
+    """A class served by replay cannot have its coroutine awaited: a TypeError naming the
+    method, when the server starts, instead of requests answered with nothing."""
+    server = aiohttpbase.HTTPServer(("127.0.0.1", 0), OwnInitAsync)
+    server.timeout = 0.05
+    try:
+        with pytest.raises(TypeError, match=r"OwnInitAsync\.do_GET is 'async def'"):
+            server.handle_request()
+    finally:
+        server.server_close()

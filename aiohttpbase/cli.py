@@ -23,7 +23,7 @@ from . import __version__
 from .config import ServerConfig
 from .server import HTTPServer, ThreadingHTTPServer, inherited_socket, systemd_socket, unix_socket
 from .static import SimpleHTTPRequestHandler
-from .workers import install_signal_handlers, serve_workers
+from .workers import WORKER_ID_ENV, install_signal_handlers, serve_workers
 
 __all__ = ["load_handler", "main"]
 
@@ -39,7 +39,18 @@ examples:
 
 where to listen: -b/port, --uds PATH or --fd N; a socket passed by systemd (LISTEN_FDS)
 is served when none of them is given.
+
+environment: every option can be given as AIOHTTPBASE_<OPTION> too, its long name in
+capitals with - as _ (AIOHTTPBASE_PORT=9000, AIOHTTPBASE_TIMEOUT_KEEP_ALIVE=75,
+AIOHTTPBASE_PROXY_HEADERS=1); the command line wins; an empty value counts as unset.
 """
+
+#: Environment variables name options: AIOHTTPBASE_TIMEOUT_KEEP_ALIVE for --timeout-keep-alive.
+ENV_PREFIX = "AIOHTTPBASE_"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+#: Which kind of listening socket an option belongs to (see ``_apply_environment``).
+_LISTEN_KIND = {"bind": "tcp", "port": "tcp", "uds": "uds", "uds_mode": "uds", "fd": "fd"}
 
 
 class UsageError(Exception):
@@ -238,6 +249,82 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def env_name(action: argparse.Action) -> str | None:
+    """``AIOHTTPBASE_<OPTION>`` for an option (``None`` for --help and --version)."""
+    if action.dest in ("help", "version"):
+        return None
+    if not action.option_strings:
+        return ENV_PREFIX + action.dest.upper()
+    long = next((o for o in action.option_strings if o.startswith("--")), action.option_strings[0])
+    return ENV_PREFIX + long.lstrip("-").replace("-", "_").upper()
+
+
+def parse_args(argv: list[str] | None, environ: Any = None) -> argparse.Namespace:
+    """The command line, with options it leaves out taken from ``AIOHTTPBASE_*`` variables."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _apply_environment(parser, args, argv, os.environ if environ is None else environ)
+    return args
+
+
+def _given_on_command_line(argv: list[str] | None) -> set[str]:
+    """The destinations the command line itself sets (its defaults suppressed)."""
+    probe = build_parser()
+    unset = object()  # not SUPPRESS for all: argparse type-converts a positional's str default
+    for action in probe._actions:
+        action.default = unset
+    return {dest for dest, value in vars(probe.parse_args(argv)).items() if value is not unset}
+
+
+def _apply_environment(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None, environ: Any
+) -> None:
+    """Set what the command line left out from ``AIOHTTPBASE_<OPTION>`` variables.
+
+    A variable is converted and checked as its option would be, and a bad value is a
+    usage error that names the variable.  The listening socket is the command line's
+    whole: when it names one (-b/port, --uds or --fd), the environment's variables for the
+    other kinds are ignored, so ``AIOHTTPBASE_PORT`` does not clash with ``--uds``.
+    """
+    given = _given_on_command_line(argv)
+    kinds = {_LISTEN_KIND[dest] for dest in given if dest in _LISTEN_KIND}
+    known = {WORKER_ID_ENV}
+    for action in parser._actions:
+        name = env_name(action)
+        if name is None:
+            continue
+        known.add(name)
+        raw = environ.get(name, "")
+        if not raw or action.dest in given:
+            continue
+        kind = _LISTEN_KIND.get(action.dest)
+        if kind is not None and kinds and kind not in kinds:
+            continue
+        if action.nargs == 0:  # a switch: --proxy-headers/--no-proxy-headers, --reuse-port
+            word = raw.strip().lower()
+            if word not in _TRUE | _FALSE:
+                parser.error(f"{name}={raw!r}: use 1/true/yes/on or 0/false/no/off")
+            on = word in _TRUE
+            if isinstance(action, argparse.BooleanOptionalAction):
+                setattr(args, action.dest, on)
+            elif on:
+                setattr(args, action.dest, action.const)
+            continue
+        try:
+            value = action.type(raw) if callable(action.type) else raw
+        except (ValueError, TypeError, argparse.ArgumentTypeError):
+            what = getattr(action.type, "__name__", "value")
+            option = "/".join(action.option_strings) or action.dest
+            parser.error(f"{name}={raw!r}: not a valid {what} for {option}")
+        if action.choices is not None and value not in action.choices:
+            choices = ", ".join(map(str, action.choices))
+            parser.error(f"{name}={raw!r}: choose from {choices}")
+        setattr(args, action.dest, value)
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            print(f"warning: {name} is not an aiohttpbase option; ignored", file=sys.stderr)
+
+
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """A ``ServerConfig`` with every setting flag that was given applied."""
     names = {field.name for field in dataclasses.fields(ServerConfig)}
@@ -348,7 +435,7 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in ("aiohttpbase.error", "aiohttpbase.workers"):
         logging.getLogger(name).setLevel(args.log_level.upper())

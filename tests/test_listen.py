@@ -1,5 +1,5 @@
 """Listening sockets made elsewhere: --uds (UNIX socket), --fd (inherited descriptor), systemd
-socket activation (LISTEN_FDS), HTTPServer.from_socket.
+socket activation (LISTEN_FDS), HTTPServer.from_socket; and AIOHTTPBASE_* environment variables.
 
 Every server here is a real ``python -m aiohttpbase`` process (or a server thread for the
 Python API) on loopback or a UNIX socket in a temporary directory, driven by curl or
@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from aiohttpbase import HTTPServer, ServerConfig, ThreadingHTTPSServer
+from aiohttpbase import HTTPServer, ServerConfig, ThreadingHTTPSServer, cli
 from aiohttpbase.server import inherited_socket, systemd_socket, unix_socket
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -576,3 +576,113 @@ def test_systemd_socket_reads_and_clears_the_environment(monkeypatch: pytest.Mon
     monkeypatch.setenv("LISTEN_FDS", "0")
     assert systemd_socket() is None
     assert systemd_socket() is None  # nothing set at all
+
+
+# -- AIOHTTPBASE_* environment variables ------------------------------------------------
+
+
+def parse(argv: list[str], **environ: str) -> Any:
+    return cli.parse_args(argv, {"AIOHTTPBASE_" + name: value for name, value in environ.items()})
+
+
+def test_every_option_has_an_environment_variable() -> None:
+    names = {cli.env_name(action) for action in cli.build_parser()._actions} - {None}
+    for expected in ("PORT", "BIND", "DIRECTORY", "HANDLER", "WORKERS", "UDS", "FD", "TLS_CERT",
+                     "TIMEOUT_KEEP_ALIVE", "MAX_HEADER_BYTES", "PROXY_HEADERS", "NO_ACCESS_LOG", "LOG_LEVEL"):  # fmt: skip
+        assert "AIOHTTPBASE_" + expected in names
+    fields = {f.name.upper() for f in ServerConfig.__dataclass_fields__.values()}
+    assert {"AIOHTTPBASE_" + name for name in fields} <= names
+
+
+def test_environment_fills_what_the_command_line_leaves_out() -> None:
+    args = parse([], PORT="9001", BIND="127.0.0.1", TIMEOUT_KEEP_ALIVE="75", THREADS="8", PROXY_HEADERS="yes",
+                 WORKERS="3", LOG_LEVEL="warning", UDS_MODE="")  # fmt: skip
+    assert (args.port, args.bind, args.workers, args.log_level) == (9001, "127.0.0.1", 3, "warning")
+    config = cli.config_from_args(args)
+    assert (config.timeout_keep_alive, config.threads, config.proxy_headers) == (75.0, 8, True)
+    assert args.uds_mode is None  # empty is unset
+
+
+def test_command_line_wins_over_the_environment() -> None:
+    args = parse(["--timeout-keep-alive", "2", "--no-proxy-headers", "9002"],
+                 TIMEOUT_KEEP_ALIVE="75", PROXY_HEADERS="1", PORT="9001")  # fmt: skip
+    config = cli.config_from_args(args)
+    assert args.port == 9002 and config.timeout_keep_alive == 2.0 and config.proxy_headers is False
+    assert cli.config_from_args(parse([], NO_ACCESS_LOG="1")).access_log is None
+    assert cli.config_from_args(parse(["--access-log", "a.log"], NO_ACCESS_LOG="1")).access_log == "a.log"
+    assert parse([], REUSE_PORT="on").reuse_port is True and parse([], REUSE_PORT="off").reuse_port is False
+
+
+def test_a_listening_socket_on_the_command_line_sets_aside_other_kinds_from_the_environment() -> None:
+    args = parse(["--uds", "/tmp/a.sock"], PORT="9001", BIND="127.0.0.1", UDS_MODE="660")
+    assert (args.uds, args.uds_mode, args.port, args.bind) == ("/tmp/a.sock", 0o660, None, None)
+    args = parse(["9003"], BIND="127.0.0.1", UDS="/tmp/a.sock")  # same kind: combined
+    assert (args.port, args.bind, args.uds) == (9003, "127.0.0.1", None)
+    args = parse([], FD="5", PORT="9001")  # both from the environment: make_server refuses
+    assert (args.fd, args.port) == (5, 9001)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"PORT": "http"}, "AIOHTTPBASE_PORT='http': not a valid int"),
+        ({"TIMEOUT_KEEP_ALIVE": "soon"}, "AIOHTTPBASE_TIMEOUT_KEEP_ALIVE='soon': not a valid float"),
+        ({"PROXY_HEADERS": "maybe"}, "AIOHTTPBASE_PROXY_HEADERS='maybe': use 1/true/yes/on"),
+        ({"LOG_LEVEL": "loud"}, "AIOHTTPBASE_LOG_LEVEL='loud': choose from debug"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(
+    environ: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse([], **environ)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_unknown_variables_are_warned_about(capsys: pytest.CaptureFixture[str]) -> None:
+    parse([], TIMOUT_KEEP_ALIVE="5", WORKER_ID="1")
+    err = capsys.readouterr().err
+    assert "AIOHTTPBASE_TIMOUT_KEEP_ALIVE is not an aiohttpbase option" in err and "WORKER_ID" not in err
+
+
+def test_environment_variables_configure_a_real_server(app: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = _clean_env(AIOHTTPBASE_BIND="127.0.0.1", AIOHTTPBASE_PORT=str(port), AIOHTTPBASE_HANDLER=app,
+                     AIOHTTPBASE_TIMEOUT_KEEP_ALIVE="0.3")  # fmt: skip
+    proc, banner = start(env=env)
+    try:
+        assert f"127.0.0.1 port {port}" in banner
+        assert curl(f"http://127.0.0.1:{port}/").split()[0] == str(proc.pid)
+        assert _idle_connection_closed_within(port, 3.0)
+    finally:
+        stop(proc)
+    # The flag wins: a keep-alive timeout of 30 s keeps the idle connection open.
+    proc, banner = start("--timeout-keep-alive", "30", env=env)
+    try:
+        assert not _idle_connection_closed_within(port, 1.0)
+    finally:
+        stop(proc)
+
+
+def _idle_connection_closed_within(port: int, seconds: float) -> bool:
+    """Make one keep-alive request, then wait up to ``seconds`` for the server to close."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = sock.recv(65536)
+            assert chunk, response
+            response += chunk
+        head, _, body = response.partition(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            assert chunk, response
+            body += chunk
+        sock.settimeout(seconds)
+        try:
+            return sock.recv(1) == b""
+        except TimeoutError:
+            return False

@@ -424,7 +424,10 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
         return None
     password = None
     if args.tls_password_file:
-        password = Path(args.tls_password_file).read_text().strip()
+        try:  # as http.server 3.14: UTF-8, surrounding whitespace stripped
+            password = Path(args.tls_password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read --tls-password-file: {exc}") from exc
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
         context.load_cert_chain(args.tls_cert, args.tls_key, password)

@@ -405,7 +405,14 @@ class HTTPServer(http.server.HTTPServer):
 
 
 class HTTPSServer(HTTPServer):
-    """HTTPS with the signature of Python 3.14's ``http.server.HTTPSServer``."""
+    """HTTPS with the signature of Python 3.14's ``http.server.HTTPSServer``.
+
+    As there, ``certfile``, ``keyfile``, ``password`` and ``alpn_protocols`` are kept as
+    attributes and ``_create_context()`` makes the context from them (a subclass may
+    override it).  Unlike there, the context is made in the constructor, and the listening
+    socket is never wrapped: the event loop does TLS on each accepted connection with
+    ``ssl_context``.
+    """
 
     def __init__(
         self,
@@ -419,10 +426,20 @@ class HTTPSServer(HTTPServer):
         alpn_protocols: list[str] | None = None,
         config: ServerConfig | None = None,
     ) -> None:
-        self.ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ssl_context.load_cert_chain(certfile, keyfile, password)
-        self.ssl_context.set_alpn_protocols(alpn_protocols if alpn_protocols is not None else ["http/1.1"])
+        self.ssl = ssl
+        self.certfile = certfile
+        self.keyfile = keyfile
+        self.password = password
+        self.alpn_protocols = ["http/1.1"] if alpn_protocols is None else alpn_protocols
+        self.ssl_context = self._create_context()
         super().__init__(server_address, RequestHandlerClass, bind_and_activate, config=config)
+
+    def _create_context(self) -> ssl.SSLContext:
+        """The server's TLS context, as Python 3.14's ``HTTPSServer._create_context``."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.certfile, self.keyfile, self.password)
+        context.set_alpn_protocols(self.alpn_protocols)
+        return context
 
 
 class ThreadingHTTPSServer(socketserver.ThreadingMixIn, HTTPSServer):

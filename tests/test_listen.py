@@ -539,6 +539,7 @@ def test_from_socket_keeps_the_constructors_keywords(short_dir: Path, certificat
     try:
         assert server.socket is sock and server.ssl_context is not None
         assert server.server_port == sock.getsockname()[1]
+        assert server.certfile == str(cert) and server.alpn_protocols == ["http/1.1"]  # as 3.14's
     finally:
         server.server_close()
     assert sock.fileno() == -1  # the server owned it

@@ -185,7 +185,7 @@ def parse_all(
     checking their order.  Each ``EndOfRequest`` is treated as "response sent", so the
     next pipelined request is parsed.
     """
-    parser = factory(ServerConfig(), body_limit, head_cache)
+    parser = factory(ServerConfig(head_cache=256 if head_cache is not None else 0), body_limit, head_cache)
     events: list[tuple[Any, ...]] = []
     state = "head"  # head -> body -> head ... ; "dead" after an error or an HTTP/0.9 exchange
     count = 0

@@ -40,7 +40,9 @@ def run(
     Heads become tuples of all their fields, adjacent body pieces are joined into one
     ``("body", bytes)``, errors become ``("error", status, message, explain)``.
     """
-    parser = PARSERS[backend](config or ServerConfig(), body_limit, head_cache)
+    # A cache given is used at the size the server would use when it is turned on.
+    config = config or ServerConfig(head_cache=256 if head_cache is not None else 0)
+    parser = PARSERS[backend](config, body_limit, head_cache)
     out: list[Any] = []
 
     def drain() -> None:

@@ -239,21 +239,24 @@ def test_uds_with_tls(short_dir: Path, certificate: tuple[Path, Path]) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--uds", "/tmp/x.sock", "9000"], "-b/port and --uds name different sockets"),
-        (["--uds", "/tmp/x.sock", "--fd", "7"], "--uds and --fd name different sockets"),
+        (["--uds", "SOCK", "9000"], "-b/port and --uds name different sockets"),
+        (["--uds", "SOCK", "--fd", "7"], "--uds and --fd name different sockets"),
         (["--uds-mode", "600"], "--uds-mode needs --uds"),
-        (["--uds", "/tmp/x.sock", "--reuse-port"], "--reuse-port binds a TCP socket"),
-        (["--uds-mode", "9x", "--uds", "/tmp/x.sock"], "invalid octal mode value"),
+        (["--uds", "SOCK", "--reuse-port"], "--reuse-port binds a TCP socket"),
+        (["--uds-mode", "9x", "--uds", "SOCK"], "invalid octal mode value"),
     ],
 )
-def test_listening_options_that_contradict_are_usage_errors(args: list[str], message: str) -> None:
+def test_listening_options_that_contradict_are_usage_errors(
+    args: list[str], message: str, short_dir: Path
+) -> None:
+    path = short_dir / "x.sock"
     result = subprocess.run(
-        [sys.executable, "-m", "aiohttpbase", *args],
+        [sys.executable, "-m", "aiohttpbase", *(str(path) if arg == "SOCK" else arg for arg in args)],
         capture_output=True, text=True, timeout=30, env=_clean_env(), cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
-    assert not Path("/tmp/x.sock").exists()
+    assert not path.exists()  # refused before anything was bound
 
 
 REPORTER = """\

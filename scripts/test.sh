@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh machine, then run it.
-# Usage: scripts/test.sh [pytest args...]      (PYTHON=python3.12 scripts/test.sh to pick an interpreter)
+# Usage: scripts/test.sh [pytest args...]      (PYTHON=python3.12 scripts/test.sh to pick an interpreter;
+#        PYTEST_WORKERS=0 scripts/test.sh to run the tests in one process)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -22,4 +23,6 @@ fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
 "$VENV/bin/python" -m pip install -q -e '.[test,speed]'
-exec "$VENV/bin/python" -m pytest "$@"
+# Two pytest workers (PYTEST_WORKERS=0 for one process): the tests wait on sockets far more
+# than they compute, and every server takes an OS-chosen port, so they run side by side.
+exec "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" "$@"

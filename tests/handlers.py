@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+from typing import Any
 
 BODY = b"<html><body><h1>hi!</h1></body></html>"
 
@@ -112,3 +113,77 @@ class Http10(Quiet, http.server.BaseHTTPRequestHandler):
         self.send_header("Content-type", "text/html")
         self.end_headers()
         self.wfile.write(BODY)
+
+
+# -- async twins -----------------------------------------------------------------------
+# The same answers from ``async def`` methods (the ``async`` run mode): bodies are read
+# with ``await self.rfile.aread(n)`` and written output is drained.  Each keeps the
+# stdlib's ``__init__``, as an async handler must.
+
+
+class AsyncHello(Hello):
+    async def do_GET(self) -> None:  # type: ignore[override]
+        Hello.do_GET(self)
+        await self.wfile.drain()
+
+    do_HEAD = do_GET  # type: ignore[assignment]
+
+
+class AsyncHelloNoLength(HelloNoLength):
+    async def do_GET(self) -> None:  # type: ignore[override]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"part one, ")
+        await self.wfile.drain()
+        self.wfile.write(b"part two")
+
+
+class AsyncEcho(Echo):
+    async def do_POST(self) -> None:  # type: ignore[override]
+        length = self.headers.get("Content-Length")
+        body = await self.rfile.aread(int(length) if length is not None else -1)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Path", self.path)
+        self.end_headers()
+        self.wfile.write(body)
+        await self.wfile.drain()
+
+    do_PUT = do_POST  # type: ignore[assignment]
+
+
+class AsyncSendError(SendError):
+    async def do_GET(self) -> None:  # type: ignore[override]
+        SendError.do_GET(self)
+
+    async def do_DELETE(self) -> None:  # type: ignore[override]
+        SendError.do_DELETE(self)
+
+
+class AsyncHttp10(Http10):
+    async def do_GET(self) -> None:  # type: ignore[override]
+        Http10.do_GET(self)
+
+
+ASYNC_TWINS: dict[type, type] = {
+    Hello: AsyncHello,
+    HelloNoLength: AsyncHelloNoLength,
+    Echo: AsyncEcho,
+    SendError: AsyncSendError,
+    Http10: AsyncHttp10,
+}
+
+
+def for_mode(handler: type, run_mode: str) -> type:
+    """``handler``, or its async twin in the ``async`` run mode (conftest.RUN_MODES)."""
+    return ASYNC_TWINS[handler] if run_mode == "async" else handler
+
+
+def serve_in(serve: Any, run_mode: str, handler: type, **kwargs: Any) -> Any:
+    """``serve(handler)`` the way ``run_mode`` runs handler code: its async twin on
+    ``HTTPServer`` (``async``), on ``ThreadingHTTPServer`` (``thread``) or ``HTTPServer``."""
+    from tests.conftest import server_class_for
+
+    return serve(for_mode(handler, run_mode), server_class_for(run_mode), **kwargs)

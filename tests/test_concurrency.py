@@ -18,7 +18,7 @@ import pytest
 import aiohttpbase
 from aiohttpbase import ServerConfig, ThreadingHTTPServer
 from tests import handlers
-from tests.conftest import recv_all
+from tests.conftest import read_until_closed, recv_all, server_class_for
 
 
 class Sleepy(handlers.Quiet, http.server.BaseHTTPRequestHandler):
@@ -101,11 +101,25 @@ class UploadDigest(handlers.Quiet, http.server.BaseHTTPRequestHandler):
                 break
             digest.update(piece)
             total += len(piece)
+        self.answer(total, digest)
+
+    def answer(self, total: int, digest: Any) -> None:
         answer = f"{total} {digest.hexdigest()}".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
+
+
+class AsyncUploadDigest(UploadDigest):
+    async def do_POST(self) -> None:  # type: ignore[override]
+        UploadDigest.started.set()
+        digest = hashlib.sha256()
+        total = 0
+        while piece := await self.rfile.aread1(65536):
+            digest.update(piece)
+            total += len(piece)
+        self.answer(total, digest)
 
 
 def test_threaded_handler_streams_a_chunked_upload_intact(serve: Any) -> None:
@@ -118,12 +132,17 @@ def test_threaded_handler_streams_a_chunked_upload_intact(serve: Any) -> None:
     conn.close()
 
 
-def test_threaded_handler_starts_before_the_upload_is_complete(serve: Any) -> None:
+def test_threaded_handler_starts_before_the_upload_is_complete(serve: Any, run_mode: str) -> None:
+    """Threaded and async handlers start once the head is in and read the body as it
+    arrives; an inline one starts only once the whole body is buffered."""
     UploadDigest.started.clear()
-    server = serve(UploadDigest, ThreadingHTTPServer)
+    server = serve(AsyncUploadDigest if run_mode == "async" else UploadDigest, server_class_for(run_mode))
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello")
-        assert UploadDigest.started.wait(5), "the handler waited for the whole body"
+        if run_mode == "inline":
+            assert not UploadDigest.started.wait(0.3), "an inline handler ran before its body was in"
+        else:
+            assert UploadDigest.started.wait(5), "the handler waited for the whole body"
         sock.sendall(b"world")
         assert recv_all(sock).endswith(b"10 " + hashlib.sha256(b"helloworld").hexdigest().encode())
 
@@ -132,24 +151,50 @@ class BigWriter(handlers.Quiet, http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     written = 0
     error: BaseException | None = None
+    total = 64 * 1024 * 1024
 
     def do_GET(self) -> None:
-        block = b"x" * 65536
-        total = 64 * 1024 * 1024
         self.send_response(200)
-        self.send_header("Content-Length", str(total))
+        self.send_header("Content-Length", str(self.total))
         self.end_headers()
         type(self).written = 0
         try:
-            for _ in range(total // len(block)):
+            for block in self.blocks():
                 self.wfile.write(block)
                 type(self).written += len(block)
         except OSError as exc:
             type(self).error = exc
 
+    def blocks(self) -> Any:
+        block = b"x" * 65536
+        return (block for _ in range(self.total // len(block)))
 
-def test_slow_reader_blocks_only_its_own_handler(serve: Any) -> None:
-    server = serve(BigWriter, ThreadingHTTPServer)
+
+class AsyncBigWriter(BigWriter):
+    async def do_GET(self) -> None:  # type: ignore[override]
+        self.send_response(200)
+        self.send_header("Content-Length", str(self.total))
+        self.end_headers()
+        BigWriter.written = 0
+        try:
+            for block in self.blocks():
+                self.wfile.write(block)
+                await self.wfile.drain()  # what bounds an async handler's output
+                BigWriter.written += len(block)
+        except OSError as exc:
+            BigWriter.error = exc
+
+
+def big_writer_for(run_mode: str) -> type:
+    BigWriter.written, BigWriter.error = 0, None
+    # Inline, nothing slows the handler: all it writes is buffered at once; less of it.
+    BigWriter.total = 8 * 1024 * 1024 if run_mode == "inline" else 64 * 1024 * 1024
+    return AsyncBigWriter if run_mode == "async" else BigWriter
+
+
+@pytest.mark.parametrize("run_mode", ["thread", "async"])  # an inline handler cannot be held back
+def test_slow_reader_blocks_only_its_own_handler(serve: Any, run_mode: str) -> None:
+    server = serve(big_writer_for(run_mode), server_class_for(run_mode))
     sock = socket.create_connection((server.host, server.port), timeout=5)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -177,16 +222,23 @@ def timed_get_other(port: int) -> float:
     return time.perf_counter() - start
 
 
-def test_client_leaving_mid_response_raises_in_the_handler_and_server_goes_on(serve: Any) -> None:
-    BigWriter.error = None
-    server = serve(BigWriter, ThreadingHTTPServer)
+def test_client_leaving_mid_response_raises_in_the_handler_and_server_goes_on(
+    serve: Any, run_mode: str
+) -> None:
+    """On a thread the blocked write raises, in an async handler ``drain()`` does; an
+    inline handler has written everything into the server's buffer before the client
+    could leave, and never hears of it."""
+    server = serve(big_writer_for(run_mode), server_class_for(run_mode))
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         sock.recv(1000)
-    deadline = time.monotonic() + 5
-    while BigWriter.error is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert isinstance(BigWriter.error, (BrokenPipeError, ConnectionResetError))
+    if run_mode == "inline":
+        assert (BigWriter.error, BigWriter.written) == (None, BigWriter.total)
+    else:
+        deadline = time.monotonic() + 5
+        while BigWriter.error is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert isinstance(BigWriter.error, (BrokenPipeError, ConnectionResetError))
     assert timed_get_other(server.port) < 1
 
 
@@ -275,15 +327,25 @@ class Pipelined(handlers.Quiet, http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         time.sleep(1.0)
+        self.answer()
+
+    def answer(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
 
 
-def test_pipelined_bytes_behind_a_running_handler_are_bounded(serve: Any) -> None:
-    """While a threaded handler runs, the server stops reading: the client's sends block."""
-    server = serve(Pipelined, ThreadingHTTPServer)
+class AsyncPipelined(Pipelined):
+    async def do_GET(self) -> None:  # type: ignore[override]
+        await asyncio.sleep(1.0)
+        self.answer()
+
+
+@pytest.mark.parametrize("run_mode", ["thread", "async"])  # inline, the loop itself is held
+def test_pipelined_bytes_behind_a_running_handler_are_bounded(serve: Any, run_mode: str) -> None:
+    """While a threaded or async handler runs, the server stops reading: the client's sends block."""
+    server = serve(AsyncPipelined if run_mode == "async" else Pipelined, server_class_for(run_mode))
     request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
@@ -315,10 +377,27 @@ class TimesOut(handlers.Quiet, http.server.BaseHTTPRequestHandler):
         self.rfile.read(100)
 
 
-def test_handler_timeout_is_logged_as_the_stdlib_does(serve: Any) -> None:
+class AsyncTimesOut(TimesOut):
+    async def do_POST(self) -> None:  # type: ignore[override]
+        await self.rfile.aread(100)
+
+
+def test_handler_timeout_is_logged_as_the_stdlib_does(serve: Any, run_mode: str) -> None:
+    """A read that waits longer than the handler's ``timeout`` raises, is logged and ends
+    the connection; inline, the handler never waits (it runs once the body is in), and a
+    body that stops coming gets the server's 408 instead."""
     TimesOut.logged = []
-    server = serve(TimesOut, ThreadingHTTPServer)
+    server = serve(
+        AsyncTimesOut if run_mode == "async" else TimesOut,
+        server_class_for(run_mode),
+        config=ServerConfig(timeout_body=0.5),
+    )
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
-        assert recv_all(sock) == b""  # closed, as the stdlib closes after a timeout
-    assert TimesOut.logged and TimesOut.logged[0].startswith("Request timed out: TimeoutError(")
+        answer = read_until_closed(sock, 5)
+    if run_mode == "inline":
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert not any(line.startswith("Request timed out") for line in TimesOut.logged)
+    else:
+        assert answer == b""  # closed, as the stdlib closes after a timeout
+        assert TimesOut.logged and TimesOut.logged[0].startswith("Request timed out: TimeoutError(")

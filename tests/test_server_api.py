@@ -13,6 +13,7 @@ import pytest
 
 import aiohttpbase
 from tests import handlers
+from tests.conftest import read_until_closed, server_class_for
 
 
 def fetch(port: int, host: str = "127.0.0.1", path: str = "/") -> bytes:
@@ -62,8 +63,8 @@ def test_ipv6(serve: Any) -> None:
     assert fetch(server.port, "::1") == handlers.BODY
 
 
-def test_shutdown_from_another_thread_and_serve_again() -> None:
-    server = aiohttpbase.HTTPServer(("127.0.0.1", 0), handlers.Hello)
+def test_shutdown_from_another_thread_and_serve_again(run_mode: str) -> None:
+    server = server_class_for(run_mode)(("127.0.0.1", 0), handlers.for_mode(handlers.Hello, run_mode))
     for _ in range(2):
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
         thread.start()
@@ -91,8 +92,8 @@ def test_service_actions_called_while_serving() -> None:
     assert len(calls) >= 3
 
 
-def test_handle_request_serves_exactly_one_request_per_call() -> None:
-    server = aiohttpbase.HTTPServer(("127.0.0.1", 0), handlers.Hello)
+def test_handle_request_serves_exactly_one_request_per_call(run_mode: str) -> None:
+    server = server_class_for(run_mode)(("127.0.0.1", 0), handlers.for_mode(handlers.Hello, run_mode))
     server.timeout = 5
     results: list[bytes] = []
     conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
@@ -145,10 +146,10 @@ def test_verify_request_false_closes_unanswered(serve: Any) -> None:
     assert answer == b""
 
 
-def test_handle_error_receives_handler_exceptions(serve: Any) -> None:
+def test_handle_error_receives_handler_exceptions(serve: Any, run_mode: str) -> None:
     seen = []
 
-    class Recording(aiohttpbase.HTTPServer):
+    class Recording(server_class_for(run_mode)):  # type: ignore[misc]
         def handle_error(self, request: Any, client_address: Any) -> None:
             import sys
 
@@ -158,7 +159,12 @@ def test_handle_error_receives_handler_exceptions(serve: Any) -> None:
         def do_GET(self) -> None:
             raise KeyError("x")
 
-    server = serve(Boom, Recording)
+    class AsyncBoom(handlers.Hello):
+        async def do_GET(self) -> None:  # type: ignore[override]
+            await asyncio.sleep(0)
+            raise KeyError("x")
+
+    server = serve(AsyncBoom if run_mode == "async" else Boom, Recording)
     assert server.raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 500")
     assert seen == [(KeyError, "127.0.0.1")]
 
@@ -173,9 +179,9 @@ def test_serve_forever_in_a_non_main_thread_and_many_idle_connections(serve: Any
             sock.close()
 
 
-def test_async_serve_on_a_running_loop() -> None:
+def test_async_serve_on_a_running_loop(run_mode: str) -> None:
     async def main() -> bytes:
-        server = aiohttpbase.HTTPServer(("127.0.0.1", 0), handlers.Hello)
+        server = server_class_for(run_mode)(("127.0.0.1", 0), handlers.for_mode(handlers.Hello, run_mode))
         task = asyncio.create_task(server.serve())
         await asyncio.sleep(0.05)
         reader, writer = await asyncio.open_connection("127.0.0.1", server.server_port)
@@ -191,8 +197,11 @@ def test_async_serve_on_a_running_loop() -> None:
     assert asyncio.run(main()).endswith(handlers.BODY)
 
 
-def test_shutdown_lets_in_flight_request_finish(serve: Any) -> None:
-    server = serve(handlers.Echo)
+def test_shutdown_lets_in_flight_request_finish(serve: Any, run_mode: str) -> None:
+    """The body is half-sent when the shutdown starts: inline, the handler has not run yet;
+    on a thread or as a task it is waiting in its read.  The request is answered whole,
+    then the connection closes."""
+    server = handlers.serve_in(serve, run_mode, handlers.Echo)
     sock = socket.create_connection((server.host, server.port), timeout=5)
     sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab")
     time.sleep(0.1)
@@ -200,8 +209,43 @@ def test_shutdown_lets_in_flight_request_finish(serve: Any) -> None:
     stopper.start()
     time.sleep(0.1)
     sock.sendall(b"cd")
-    data = sock.recv(65536)
+    data = read_until_closed(sock, 5)
     stopper.join(5)
     sock.close()
+    assert not stopper.is_alive()
     assert data.endswith(b"\r\n\r\nabcd")
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+class Slow(handlers.Quiet, aiohttpbase.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        time.sleep(0.3)  # inline, this holds the loop: the shutdown waits its turn
+        self.answer()
+
+    def answer(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "4")
+        self.end_headers()
+        self.wfile.write(b"done")
+
+
+class AsyncSlow(Slow):
+    async def do_GET(self) -> None:  # type: ignore[override]
+        await asyncio.sleep(0.3)
+        self.answer()
+
+
+def test_shutdown_lets_a_running_handler_finish(serve: Any, run_mode: str) -> None:
+    server = serve(AsyncSlow if run_mode == "async" else Slow, server_class_for(run_mode))
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.1)  # the handler is running
+        stopper = threading.Thread(target=server.server.shutdown)
+        stopper.start()
+        data = read_until_closed(sock, 5)  # answered, then closed: no keep-alive past a shutdown
+    stopper.join(5)
+    assert not stopper.is_alive()
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert data.endswith(b"\r\n\r\ndone")

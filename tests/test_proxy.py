@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import http.server
+import logging
 import re
 import shutil
 import socket
@@ -16,6 +18,7 @@ import pytest
 
 from aiohttpbase import ServerConfig
 from aiohttpbase._proxy import ProxyTrust
+from tests.conftest import server_class_for
 
 CONF = Path(__file__).resolve().parent.parent / "docs" / "deploy" / "nginx.conf"
 
@@ -56,6 +59,58 @@ class Reporter(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+class AsyncReporter(Reporter):
+    async def do_GET(self) -> None:  # type: ignore[override]
+        await asyncio.sleep(0)
+        Reporter.do_GET(self)
+
+
+def reporter_for(run_mode: str) -> type:
+    return AsyncReporter if run_mode == "async" else Reporter
+
+
+class LoggedReporter(Reporter):
+    log_message = http.server.BaseHTTPRequestHandler.log_message  # access lines by the server
+
+
+class AsyncLoggedReporter(AsyncReporter):
+    log_message = http.server.BaseHTTPRequestHandler.log_message
+
+
+@pytest.mark.parametrize(
+    ("trusted", "client"),
+    [("127.0.0.1", "203.0.113.7"), ("10.0.0.0/8", "127.0.0.1")],
+    ids=["trusted", "untrusted"],
+)
+def test_forwarded_client_address_reaches_the_handler_and_the_access_log(
+    serve: Any, run_mode: str, tmp_path: Path, trusted: str, client: str
+) -> None:
+    log = tmp_path / "access.log"
+    config = ServerConfig(
+        proxy_headers=True, forwarded_allow_ips=trusted, access_log=str(log), access_log_format="%h %s"
+    )
+    try:
+        handler = AsyncLoggedReporter if run_mode == "async" else LoggedReporter
+        server = serve(handler, server_class_for(run_mode), config=config)
+        conn = server.connection()
+        for forwarded in ("203.0.113.7", "6.6.6.6, 203.0.113.7"):
+            conn.request("GET", "/", headers={"X-Forwarded-For": forwarded})
+            assert conn.getresponse().read().decode().split()[0] == client
+        conn.request("GET", "/")  # no header on the same connection: the peer itself
+        assert conn.getresponse().read().decode().split()[0] == "127.0.0.1"
+        conn.close()
+        deadline = time.monotonic() + 5
+        while len(log.read_text().splitlines()) < 3:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+        assert log.read_text().splitlines() == [f"{client} 200", f"{client} 200", "127.0.0.1 200"]
+    finally:
+        access = logging.getLogger("aiohttpbase.access")
+        for handler in access.handlers:
+            handler.close()
+        access.handlers.clear()
 
 
 def free_port() -> int:
@@ -102,8 +157,14 @@ def nginx(tmp_path: Path) -> Any:
         proc.communicate(timeout=10)
 
 
-def test_through_nginx_keep_alive_upstream_forwarded_address_and_streaming(serve: Any, nginx: Any) -> None:
-    server = serve(Reporter, config=ServerConfig(proxy_headers=True, forwarded_allow_ips="127.0.0.1"))
+def test_through_nginx_keep_alive_upstream_forwarded_address_and_streaming(
+    serve: Any, run_mode: str, nginx: Any
+) -> None:
+    server = serve(
+        reporter_for(run_mode),
+        server_class_for(run_mode),
+        config=ServerConfig(proxy_headers=True, forwarded_allow_ips="127.0.0.1"),
+    )
     port = nginx(server.port)
     seen = []
     for _ in range(3):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
 import os
@@ -26,7 +27,7 @@ def data_file(tmp_path: Path) -> Path:
     return path
 
 
-def make_handler(path: Path) -> type:
+def make_handler(path: Path, run_mode: str = "inline") -> type:
     class FileHandler(aiohttpbase.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -50,11 +51,24 @@ def make_handler(path: Path) -> type:
 
         do_HEAD = do_GET
 
-    return FileHandler
+    class AsyncFileHandler(FileHandler):
+        async def do_GET(self) -> None:  # type: ignore[override]
+            await asyncio.sleep(0)
+            FileHandler.do_GET(self)  # the file is queued: closing it here is fine
+            await self.wfile.drain()
+
+        do_HEAD = do_GET  # type: ignore[assignment]
+
+    return AsyncFileHandler if run_mode == "async" else FileHandler
 
 
-def test_sendfile_with_length_chunked_and_interleaved(serve: Any, data_file: Path) -> None:
-    server = serve(make_handler(data_file))
+# Worker threads refuse sendfile (test_worker_threads_refuse_sendfile_so_callers_copy).
+ON_THE_LOOP = pytest.mark.parametrize("run_mode", ["inline", "async"])
+
+
+@ON_THE_LOOP
+def test_sendfile_with_length_chunked_and_interleaved(serve: Any, data_file: Path, run_mode: str) -> None:
+    server = serve(make_handler(data_file, run_mode))
     conn = server.connection()
     for _ in range(2):  # keep-alive after a file body
         conn.request("GET", "/length")
@@ -73,8 +87,9 @@ def test_sendfile_with_length_chunked_and_interleaved(serve: Any, data_file: Pat
     conn.close()
 
 
-def test_sendfile_to_a_slow_reader_keeps_the_loop_free(serve: Any, data_file: Path) -> None:
-    server = serve(make_handler(data_file))
+@ON_THE_LOOP
+def test_sendfile_to_a_slow_reader_keeps_the_loop_free(serve: Any, data_file: Path, run_mode: str) -> None:
+    server = serve(make_handler(data_file, run_mode))
     slow = socket.create_connection((server.host, server.port), timeout=10)
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
     slow.sendall(b"GET /length HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

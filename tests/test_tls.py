@@ -17,6 +17,7 @@ import pytest
 
 import aiohttpbase
 from tests import handlers
+from tests.conftest import server_class_for
 
 
 def client_context(cert: Path) -> ssl.SSLContext:
@@ -39,10 +40,19 @@ def serving(server: Any) -> threading.Thread:
     return thread
 
 
-@pytest.mark.parametrize("server_class", [aiohttpbase.HTTPSServer, aiohttpbase.ThreadingHTTPSServer])
-def test_https_server_classes(certificate: tuple[Path, Path], server_class: Any) -> None:
+def https_class_for(run_mode: str) -> Any:
+    return aiohttpbase.ThreadingHTTPSServer if run_mode == "thread" else aiohttpbase.HTTPSServer
+
+
+def test_https_server_classes(certificate: tuple[Path, Path], parser: str, run_mode: str) -> None:
     cert, key = certificate
-    server = server_class(("127.0.0.1", 0), handlers.Hello, certfile=str(cert), keyfile=str(key))
+    server = https_class_for(run_mode)(
+        ("127.0.0.1", 0),
+        handlers.for_mode(handlers.Hello, run_mode),
+        certfile=str(cert),
+        keyfile=str(key),
+        config=aiohttpbase.ServerConfig(parser=parser),
+    )
     thread = serving(server)
     try:
         assert https_get(server.server_port, cert) == [handlers.BODY, handlers.BODY]
@@ -52,9 +62,48 @@ def test_https_server_classes(certificate: tuple[Path, Path], server_class: Any)
         server.server_close()
 
 
-def test_stdlib_wrap_socket_idiom(certificate: tuple[Path, Path]) -> None:
+def test_uploads_and_unframed_answers_over_tls(
+    certificate: tuple[Path, Path], parser: str, run_mode: str
+) -> None:
+    """Bodies in (streamed on a thread or to a task, buffered inline) and chunked answers
+    out, on one kept-alive TLS connection."""
     cert, key = certificate
-    httpd = aiohttpbase.HTTPServer(("127.0.0.1", 0), handlers.Hello)
+    config = aiohttpbase.ServerConfig(parser=parser)
+    server = https_class_for(run_mode)(
+        ("127.0.0.1", 0), handlers.for_mode(handlers.Echo, run_mode), certfile=str(cert), keyfile=str(key),
+        config=config,
+    )  # fmt: skip
+    thread = serving(server)
+    try:
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", server.server_port, timeout=10, context=client_context(cert)
+        )
+        data = os.urandom(1024 * 1024 + 3)
+        for body in (data, iter([data[:1000], data[1000:]])):  # sized, then chunked
+            conn.request("POST", "/up", body=body, encode_chunked=not isinstance(body, bytes))
+            response = conn.getresponse()
+            assert (response.status, response.read()) == (200, data)
+        conn.close()
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+    other = https_class_for(run_mode)(
+        ("127.0.0.1", 0), handlers.for_mode(handlers.HelloNoLength, run_mode), certfile=str(cert), keyfile=str(key),
+        config=config,
+    )  # fmt: skip
+    thread = serving(other)
+    try:
+        assert https_get(other.server_port, cert) == [b"part one, part two"] * 2
+    finally:
+        other.shutdown()
+        thread.join(5)
+        other.server_close()
+
+
+def test_stdlib_wrap_socket_idiom(certificate: tuple[Path, Path], run_mode: str) -> None:
+    cert, key = certificate
+    httpd = server_class_for(run_mode)(("127.0.0.1", 0), handlers.for_mode(handlers.Hello, run_mode))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(cert), str(key))
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
@@ -67,7 +116,12 @@ def test_stdlib_wrap_socket_idiom(certificate: tuple[Path, Path]) -> None:
         httpd.server_close()
 
 
-def test_files_over_tls_are_encrypted_not_sendfiled(certificate: tuple[Path, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize(  # a static handler's methods are not async: inline or on a thread
+    "server_class", [aiohttpbase.HTTPSServer, aiohttpbase.ThreadingHTTPSServer], ids=["inline", "thread"]
+)
+def test_files_over_tls_are_encrypted_not_sendfiled(
+    certificate: tuple[Path, Path], tmp_path: Path, server_class: Any
+) -> None:
     import functools
 
     cert, key = certificate
@@ -80,7 +134,7 @@ def test_files_over_tls_are_encrypted_not_sendfiled(certificate: tuple[Path, Pat
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = aiohttpbase.HTTPSServer(
+    server = server_class(
         ("127.0.0.1", 0), functools.partial(Quiet, directory=tmp_path), certfile=str(cert), keyfile=str(key)
     )
     thread = serving(server)

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+import aiohttpbase
 from aiohttpbase import ServerConfig
 from tests import handlers
 from tests.conftest import read_until_closed, server_class_for
@@ -115,6 +116,12 @@ class Behaviour(handlers.Quiet, http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "10")
             self.end_headers()
             raise RuntimeError("boom after the head")
+        elif path == "/raise-after-some-body":
+            self.send_response(200)
+            self.send_header("Content-Length", "10")
+            self.end_headers()
+            self.wfile.write(b"12345")
+            raise RuntimeError("boom after some body")
         elif path == "/raise-late":
             self.send_response(200)
             self.send_header("Content-Length", str(2 * LATE))
@@ -327,6 +334,23 @@ def test_handler_that_raises_after_its_head_went_out_is_cut_off(
     assert parse(server.raw(request("GET", "/ok", CLOSE)), ["GET"])[0].body == b"ok"  # type: ignore[attr-defined]
 
 
+def test_handler_that_raises_after_a_little_body(serve: Any, run_mode: str, capsys: Any) -> None:
+    """Inline and async, a small response is held back until the handler returns, so a
+    failure still becomes a 500.  On a thread every write after the first goes out as the
+    handler makes it (as on the stdlib's unbuffered ``wfile``): the 200 is out, and cut."""
+    server = start(serve, run_mode)
+    raw = server.raw(request("GET", "/raise-after-some-body") + request("GET", "/ok"))
+    assert "RuntimeError: boom after some body" in capsys.readouterr().err
+    if run_mode == "thread":
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\nContent-Length: 10")
+        assert body == b"12345"
+    else:
+        (response,) = parse(raw, ["GET"])
+        assert response.status == 500
+        assert b"12345" not in raw
+
+
 def test_send_error_pages(serve: Any, run_mode: str) -> None:
     server = handlers.serve_in(serve, run_mode, handlers.SendError)
     (missing,) = parse(server.raw(request("GET", "/missing")), ["GET"])
@@ -347,3 +371,31 @@ def test_graceful_shutdown_closes_idle_connections_at_once(serve: Any, run_mode:
         raw = read_until_closed(sock, 5)
         assert time.monotonic() - started < 3
     assert parse(raw, ["GET"])[0].body == b"ok"  # type: ignore[attr-defined]
+
+
+PARITY = [
+    (handlers.Hello, "GET", "/", None),
+    (handlers.Hello, "HEAD", "/", None),
+    (handlers.Hello, "PATCH", "/", None),  # no do_PATCH: 501
+    (handlers.Echo, "POST", "/echo?x=1", b"some posted bytes"),
+    (handlers.SendError, "GET", "/missing", None),
+    (handlers.SendError, "DELETE", "/", None),
+    (handlers.Http10, "GET", "/", None),
+]
+
+
+@pytest.mark.parametrize("run_mode", ["thread", "async"])  # inline: test_parity
+@pytest.mark.parametrize(
+    ("handler", "method", "path", "body"), PARITY, ids=[f"{c[0].__name__}-{c[1]}" for c in PARITY]
+)
+def test_same_answer_as_stdlib(
+    parser: str, run_mode: str, handler: Any, method: str, path: str, body: bytes | None
+) -> None:
+    """The stdlib's server runs the plain class; ours its twin in this run mode."""
+    from tests.test_parity import exchange
+
+    expected = exchange(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler), method, path, body)
+    served = handlers.for_mode(handler, run_mode)
+    config = aiohttpbase.ServerConfig(parser=parser)
+    actual = exchange(server_class_for(run_mode)(("127.0.0.1", 0), served, config=config), method, path, body)
+    assert actual == expected

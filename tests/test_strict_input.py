@@ -572,7 +572,7 @@ def test_error_page_falls_back_to_the_stdlib_page_when_the_class_fails(
     body = raw.partition(b"\r\n\r\n")[2]
     explain = html.escape(HTTPStatus(431).description, quote=False)
     page = http.server.DEFAULT_ERROR_MESSAGE % {
-        "code": 431,
+        "code": HTTPStatus(431),  # as the stdlib passes it (before 3.11 str() names the member)
         "message": "Too many headers",
         "explain": explain,
     }

@@ -260,13 +260,16 @@ class HTTPConnection(asyncio.Protocol):
         paused for the handler.  A paused transport (the client stopped reading):
         ``timeout_send``.  A taken-over connection has only the handler's own timeouts.
         """
-        if self.closing or self._tunnel is not None:
-            return
+        if self._tunnel is not None or self._phase is Phase.CLOSED:
+            return  # a taken-over connection has only the handler's own timeouts
         config = self._state.config
         exchange = self._exchange
         if self._write_paused and now - self._paused_since > config.timeout_send:
+            # (closing too: a closing transport still waits for its buffer to drain)
             logger.info("closing %s: it stopped reading the response", self._client_address)
             self.abort()
+        elif self.closing:
+            return
         elif exchange is None:
             idle = self._parser.idle
             if idle and self._served and now - self._waiting_since > config.timeout_keep_alive:
@@ -285,10 +288,10 @@ class HTTPConnection(asyncio.Protocol):
             if exchange.running:
                 exchange.reader.fail(TimeoutError("timed out reading the request body"))
                 exchange.must_close = True
-            elif not self._writer.transmitted:
-                self._refuse(RequestError(408, None, "The request body did not arrive in time."))
             else:
-                self._close()
+                # _refuse answers 408 unless the handler's own answer has begun; that one
+                # is ended as it is: one answer, never two.
+                self._refuse(RequestError(408, None, "The request body did not arrive in time."))
 
     # -- flow control ----------------------------------------------------------------
 
@@ -544,6 +547,7 @@ class HTTPConnection(asyncio.Protocol):
                 self._process()  # requests that arrived meanwhile, or the close after a half-close
         else:
             exchange.reader.discard()  # the rest of the body is read and dropped
+            self._writer.flush()  # the answer goes now; its framing ends with the body
             self._update_reading()
 
     def _switch(self) -> bool:
@@ -669,7 +673,9 @@ class HTTPConnection(asyncio.Protocol):
             self._reading_paused = True
             self._transport.pause_reading()  # type: ignore[union-attr]
             return
-        if error.status:
+        if exchange is not None and self._writer.begun:
+            self._writer.finish()  # the handler answered already: its answer is the only one
+        elif error.status:
             head = exchange.head if exchange is not None else None
             writer = self._writer
             writer.start(head.method if head else "GET", "HTTP/1.1", False)

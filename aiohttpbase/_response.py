@@ -127,6 +127,12 @@ class ResponseWriter:
         # An HTTP/0.9 response is the bare body and the end of the connection.
         self._state = _HEAD if request_version != "HTTP/0.9" else _UNTIL_CLOSE
 
+    @property
+    def begun(self) -> bool:
+        """Whether the handler has begun a final response (sent or still corked; an
+        interim ``1xx`` head does not count)."""
+        return self.status != 0 or bool(self._head) or self.body_bytes > 0
+
     def discard_unsent(self) -> bool:
         """Forget a response nothing of which was transmitted yet; False if too late."""
         if self.transmitted:
@@ -136,6 +142,7 @@ class ResponseWriter:
         self._head.clear()
         self._state = _HEAD
         self.status = 0
+        self.body_bytes = 0
         return True
 
     def write(self, data: bytes) -> None:
@@ -311,6 +318,7 @@ class ResponseWriter:
             self._out.append(out)
             self._out_size += len(out)
             self.flush()
+            self.transmitted = False  # of the final response, nothing yet
             return
         if state == _SWITCHED:
             self.status = status

@@ -161,13 +161,6 @@ def test_malformed_body_after_an_early_answer_gets_no_second_response(
     Inline (and on a thread by default) the body is read whole first: the 400 is the only
     answer.  Where the handler ran while the body streamed in -- async, or a thread with
     ``buffer_chunked_body`` off -- one answer too: its own or the 400, never both."""
-    if run_mode != "inline":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="a body refused after the handler's complete answer gets a 400 page after that answer",
-            )
-        )
     server = serve(
         AsyncEarly if run_mode == "async" else Early,
         server_class_for(run_mode),

@@ -175,13 +175,6 @@ def test_size_of_a_500_that_replaced_a_partial_response(
     """Inline and async, the 500 page replaces a response that was still held back, and the
     line shows the page's size.  On a thread the head and body went out as written (as in
     the stdlib): the client has a cut-off 200 and the line says so."""
-    if run_mode != "thread":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="%b of a 500 counts the discarded body bytes too (ResponseWriter.discard_unsent)",
-            )
-        )
     config = ServerConfig(access_log=str(access_file), access_log_format="%r %s %b")
     server = serve(AsyncSizes if run_mode == "async" else Sizes, server_class_for(run_mode), config=config)
     server.server.handle_error = lambda *args: None

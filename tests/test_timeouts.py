@@ -123,13 +123,6 @@ def test_stalled_body_after_100_continue_gets_408(serve: Any, run_mode: str, req
     """``100 Continue`` is an interim answer: the response has not begun, so a chunked
     body that then stalls gets 408 where it is read whole before the handler runs (inline,
     and on a thread by default); an async handler streaming it sees its read raise."""
-    if run_mode != "async":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="after 100 Continue a stalled buffered body is closed silently, not answered 408",
-            )
-        )
     server = handlers.serve_in(serve, run_mode, handlers.Echo, config=FAST)
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
         sock.sendall(
@@ -169,13 +162,6 @@ def test_stalled_body_after_an_early_answer_gets_no_second_response(
     """A handler answered without reading the body, and the rest of the body never comes.
     Inline the handler never ran: 408.  Otherwise one answer too -- its own (on a thread it
     is out at once) or the 408 -- never both; then the connection closes."""
-    if run_mode == "async":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="async: the corked early answer is followed by a 408 page on the body timeout",
-            )
-        )
     server = serve(AsyncEarly if run_mode == "async" else Early, server_class_for(run_mode), config=FAST)
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
@@ -197,14 +183,6 @@ def test_client_that_never_reads_is_dropped_and_others_are_served(
     handler wrote into the server's buffer and was done long before."""
     from tests.test_concurrency import BigWriter, big_writer_for, timed_get_other
 
-    if run_mode == "inline":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="timeout_send is not enforced once the connection is closing (keep-alive timeout, "
-                "Connection: close): a buffered response waits for a client that never reads",
-            )
-        )
     server = serve(big_writer_for(run_mode), server_class_for(run_mode), config=FAST)
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)

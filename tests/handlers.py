@@ -187,3 +187,20 @@ def serve_in(serve: Any, run_mode: str, handler: type, **kwargs: Any) -> Any:
     from tests.conftest import server_class_for
 
     return serve(for_mode(handler, run_mode), server_class_for(run_mode), **kwargs)
+
+
+class Early(Quiet, http.server.BaseHTTPRequestHandler):
+    """Answers without reading the request body (a refusal, a redirect)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+
+class AsyncEarly(Early):
+    async def do_POST(self) -> None:  # type: ignore[override]
+        Early.do_POST(self)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
 import socket
 import time
 from typing import Any
@@ -137,23 +136,6 @@ def test_body_over_the_inline_limit_is_413(serve: Any, run_mode: str) -> None:
         assert server.raw(chunked_head + chunk * 2).startswith(b"HTTP/1.1 413")
 
 
-class Early(handlers.Quiet, http.server.BaseHTTPRequestHandler):
-    """Answers without reading the request body."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-
-class AsyncEarly(Early):
-    async def do_POST(self) -> None:  # type: ignore[override]
-        Early.do_POST(self)
-
-
 def test_malformed_body_after_an_early_answer_gets_no_second_response(
     serve: Any, run_mode: str, request: Any
 ) -> None:
@@ -162,7 +144,7 @@ def test_malformed_body_after_an_early_answer_gets_no_second_response(
     answer.  Where the handler ran while the body streamed in -- async, or a thread with
     ``buffer_chunked_body`` off -- one answer too: its own or the 400, never both."""
     server = serve(
-        AsyncEarly if run_mode == "async" else Early,
+        handlers.AsyncEarly if run_mode == "async" else handlers.Early,
         server_class_for(run_mode),
         config=ServerConfig(buffer_chunked_body=False),
     )

@@ -20,7 +20,6 @@ from aiohttpbase import ServerConfig, ThreadingHTTPServer
 from tests import handlers
 from tests.conftest import read_until_closed, recv_all, server_class_for
 
-
 #: How long a slow handler sleeps: long enough that a fast request beside 32 of them is
 #: clearly first even on a busy machine running the tests in two workers.
 SLOW = 1.0

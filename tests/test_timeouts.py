@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
 import socket
 import time
 from typing import Any
@@ -139,30 +138,17 @@ def test_stalled_body_after_100_continue_gets_408(serve: Any, run_mode: str, req
         assert data.startswith(b"HTTP/1.1 408 "), data[:100]
 
 
-class Early(handlers.Quiet, http.server.BaseHTTPRequestHandler):
-    """Answers without reading the request body (a refusal, a redirect)."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-
-class AsyncEarly(Early):
-    async def do_POST(self) -> None:  # type: ignore[override]
-        Early.do_POST(self)
-
-
 def test_stalled_body_after_an_early_answer_gets_no_second_response(
     serve: Any, run_mode: str, request: Any
 ) -> None:
     """A handler answered without reading the body, and the rest of the body never comes.
     Inline the handler never ran: 408.  Otherwise one answer too -- its own (on a thread it
     is out at once) or the 408 -- never both; then the connection closes."""
-    server = serve(AsyncEarly if run_mode == "async" else Early, server_class_for(run_mode), config=FAST)
+    server = serve(
+        handlers.AsyncEarly if run_mode == "async" else handlers.Early,
+        server_class_for(run_mode),
+        config=FAST,
+    )
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
         data, elapsed = read_until_closed(sock)

@@ -333,13 +333,10 @@ class BodyReader(io.BufferedIOBase):
         n = limit if end < 0 else end + 1
         return self._take(n)
 
-    def _has_bytes(self) -> bool:
-        return bool(self._buffer)
-
-    def _wait(self, ready: Callable[[], bool]) -> None:
-        """Block (thread) until ``ready()`` or EOF; caller holds the lock.  Raises the
-        connection's error once the bytes that arrived before it are consumed."""
-        while not ready() and not self._eof:
+    def _wait(self) -> None:
+        """Block (thread) until bytes are buffered or the body ended; caller holds the lock.
+        Raises the connection's error once the bytes that arrived before it are consumed."""
+        while not self._buffer and not self._eof:
             if threading.get_ident() == self._loop_thread:
                 raise RuntimeError("rfile would block the event loop; use 'await self.rfile.aread()'")
             if not self._cond.wait(self._timeout()):
@@ -347,64 +344,9 @@ class BodyReader(io.BufferedIOBase):
         if self._error is not None and not self._buffer:
             raise self._error
 
-    # Reads that want more than one piece take what has arrived as it arrives: waiting
-    # for all of it in the buffer would deadlock against the high-water pause above, and
-    # memory stays bounded by what the handler itself asked for.  A body that ends badly
-    # (client gone, timeout, bad framing) raises: a short read is never the whole body.
-
-    def read(self, n: int | None = -1) -> bytes:
-        if self._raw is not None:
-            return self._raw.read(n)  # type: ignore[no-any-return]
-        n = -1 if n is None else n
-        parts: list[bytes] = []
-        with self._cond:
-            while n:
-                self._wait(self._has_bytes)
-                if not self._buffer:
-                    break  # the body's end
-                part = self._take(n)
-                parts.append(part)
-                if n > 0:
-                    n -= len(part)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def read1(self, n: int = -1) -> bytes:
-        if self._raw is not None:
-            return self._raw.read1(n)  # type: ignore[no-any-return]
-        with self._cond:
-            self._wait(self._has_bytes)
-            return self._take(n)
-
-    def readinto(self, b: Any) -> int:
-        """Fill ``b`` (fewer bytes only at the body's end), as a buffered socket file does."""
-        if self._raw is not None:
-            return self._raw.readinto(b)  # type: ignore[no-any-return]
-        view = memoryview(b).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-    def readline(self, limit: int | None = -1) -> bytes:
-        if self._raw is not None:
-            return self._raw.readline(limit)  # type: ignore[no-any-return]
-        limit = -1 if limit is None else limit
-        parts: list[bytes] = []
-        with self._cond:
-            while limit:
-                self._wait(self._has_bytes)
-                if not self._buffer:
-                    break
-                part = self._take_line(limit)
-                parts.append(part)
-                if part.endswith(b"\n"):
-                    break
-                if limit > 0:
-                    limit -= len(part)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    async def _await(self, ready: Callable[[], bool]) -> None:
-        """Wait until ``ready()`` or EOF, at most the handler's ``timeout`` each time."""
-        while not ready() and not self._eof:
+    async def _await(self) -> None:
+        """``_wait`` for ``async`` handlers, at most the handler's ``timeout`` each time."""
+        while not self._buffer and not self._eof:
             self._waiter = asyncio.get_running_loop().create_future()
             timeout = self._timeout()
             try:
@@ -419,42 +361,84 @@ class BodyReader(io.BufferedIOBase):
         if self._error is not None and not self._buffer:
             raise self._error
 
-    async def aread(self, n: int = -1) -> bytes:
-        """Awaitable ``read``: ``n`` bytes (fewer only at the body's end), or the rest of
-        the body if ``n`` is negative."""
+    # Reads that want more than one piece take what has arrived as it arrives: waiting
+    # for all of it in the buffer would deadlock against the high-water pause above, and
+    # memory stays bounded by what the handler itself asked for.  A body that ends badly
+    # (client gone, timeout, bad framing) raises: a short read is never the whole body.
+
+    def _gather(self, n: int, line: bool) -> bytes:
+        """``n`` bytes (the rest of the body if negative), or a line of at most ``n``."""
+        parts: list[bytes] = []
+        with self._cond:
+            while n:
+                self._wait()
+                if not self._buffer:
+                    break  # the body's end
+                part = self._take_line(n) if line else self._take(n)
+                parts.append(part)
+                n = _still_wanted(n, part, line)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def _agather(self, n: int, line: bool) -> bytes:
+        """``_gather`` for ``async`` handlers."""
         parts: list[bytes] = []
         while n:
-            await self._await(self._has_bytes)
+            await self._await()
             if not self._buffer:
                 break
             with self._cond:
-                part = self._take(n)
+                part = self._take_line(n) if line else self._take(n)
             parts.append(part)
-            if n > 0:
-                n -= len(part)
+            n = _still_wanted(n, part, line)
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self._raw is not None:
+            return self._raw.read(n)  # type: ignore[no-any-return]
+        return self._gather(-1 if n is None else n, False)
+
+    def read1(self, n: int = -1) -> bytes:
+        if self._raw is not None:
+            return self._raw.read1(n)  # type: ignore[no-any-return]
+        with self._cond:
+            self._wait()
+            return self._take(n)
+
+    def readinto(self, b: Any) -> int:
+        """Fill ``b`` (fewer bytes only at the body's end), as a buffered socket file does."""
+        if self._raw is not None:
+            return self._raw.readinto(b)  # type: ignore[no-any-return]
+        view = memoryview(b).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def readline(self, limit: int | None = -1) -> bytes:
+        if self._raw is not None:
+            return self._raw.readline(limit)  # type: ignore[no-any-return]
+        return self._gather(-1 if limit is None else limit, True)
+
+    async def aread(self, n: int = -1) -> bytes:
+        """Awaitable ``read``: ``n`` bytes (fewer only at the body's end), or the rest of
+        the body if ``n`` is negative."""
+        return await self._agather(n, False)
 
     async def aread1(self, n: int = 65536) -> bytes:
         """Awaitable ``read1``: whatever has arrived, at most ``n`` bytes; b"" at the end."""
-        await self._await(self._has_bytes)
+        await self._await()
         with self._cond:
             return self._take(n)
 
     async def areadline(self, limit: int = -1) -> bytes:
         """Awaitable ``readline``."""
-        parts: list[bytes] = []
-        while limit:
-            await self._await(self._has_bytes)
-            if not self._buffer:
-                break
-            with self._cond:
-                part = self._take_line(limit)
-            parts.append(part)
-            if part.endswith(b"\n"):
-                break
-            if limit > 0:
-                limit -= len(part)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return await self._agather(limit, True)
+
+
+def _still_wanted(n: int, part: bytes, line: bool) -> int:
+    """What a read of ``n`` (negative: no limit) still wants after ``part``; 0 when done."""
+    if line and part.endswith(b"\n"):
+        return 0
+    return n - len(part) if n > 0 else n
 
 
 #: A worker thread blocks in ``wfile.write`` while more than this waits to be sent.

@@ -603,14 +603,9 @@ class HTTPConnection(asyncio.Protocol):
             pump.short = False
 
     def _after_response(self, keep_alive: bool) -> None:
-        exchange = self._exchange
         if self._state.request_done:
-            writer = self._writer
-            logged = self._proxy.access_logged
-            for listener in self._state.request_done:  # (_notify_done, inline: every request)
-                listener(exchange, writer.status, writer.body_bytes, logged)  # type: ignore[arg-type]
-        self._exchange = None
-        self._state.request_finished()
+            self._notify_done()
+        self._finish_cycle()
         self._served += 1
         self._phase = _next_phase((self._phase, _RESPONSE_END))
         if keep_alive:

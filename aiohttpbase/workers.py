@@ -42,6 +42,10 @@ thundering herd and an even spread under load, but a connection hashed to a stal
 waits for that worker even when others are idle, and connections still queued on a worker
 that dies are reset.  It is offered for the many-core, short-request case where that trade
 pays.
+
+``GunicornWorker`` (``gunicorn -k aiohttpbase.workers.GunicornWorker mypkg.web:Handler``)
+lets gunicorn's arbiter do the supervising instead; it lives in ``aiohttpbase._gunicorn``
+and is imported on first use, so this module does not need gunicorn installed.
 """
 
 from __future__ import annotations
@@ -61,12 +65,16 @@ import time
 import traceback
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import logs
 
+if TYPE_CHECKING:
+    from ._gunicorn import GunicornWorker
+
 __all__ = [
     "WORKER_ID_ENV",
+    "GunicornWorker",
     "RestartBackoff",
     "WorkerSupervisor",
     "install_signal_handlers",
@@ -78,6 +86,16 @@ logger = logging.getLogger("aiohttpbase.workers")
 
 #: Environment variable carrying the worker's slot number in each worker process.
 WORKER_ID_ENV = "AIOHTTPBASE_WORKER_ID"
+
+
+def __getattr__(name: str) -> Any:
+    """``GunicornWorker`` is imported on first use, so this module does not need gunicorn."""
+    if name == "GunicornWorker":
+        from ._gunicorn import GunicornWorker
+
+        return GunicornWorker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Absent on Windows, where there are no worker processes either.

@@ -1,77 +1,61 @@
-"""Collecting a request head: the part every parser backend shares.
+"""What a request head means, whatever parsed it: the part the parser backends share.
 
-Theory of operation: whatever parses the header fields (h11, llhttp), the server decides
-itself where a request head ends and whether it is acceptable at all, so that every
-backend enforces the same limits and gives the same answers:
+Theory of operation: a head parser backend (``_h11_parser``, ``_httptools_parser``) turns
+the bytes of one complete, size-checked head into its header fields; everything the
+fields *mean* is decided here, once, for both:
 
-1. Empty lines before the request line are skipped (RFC 9112 section 2.2).
-2. The request line is limited (414) and checked by ``BaseHTTPRequestHandler``'s rules
-   first (``check_request_line``): a bad version answers 400 "Bad request version",
-   HTTP/2+ answers 505, and an HTTP/0.9 simple request is served, as the stdlib does.
-   The asterisk-form target (``*``) is for ``OPTIONS`` only (400 otherwise).
-3. The head (up to the first blank line; bare LF line endings count) is limited in bytes
-   and fields (431) whether or not it arrived in one read -- h11 only measures a head
-   while it is incomplete (python-hyper/h11#182) and llhttp not at all.
-4. Obsolete line folding is refused (400).
+* ``check_request_line``: ``BaseHTTPRequestHandler``'s rules for the request line (a bad
+  version answers 400 "Bad request version", HTTP/2+ answers 505, an HTTP/0.9 simple
+  request is served), applied before any backend sees the head;
+* ``finish_head``: Host (present on HTTP/1.1, once, a host and port: ``host_error``),
+  Content-Length beside Transfer-Encoding, Transfer-Encoding on HTTP/1.0 or other than
+  one clean ``chunked`` (``transfer_coding_error``), control characters in values,
+  ``Connection`` (the keep-alive the request allows: ``keep_alive``) and
+  ``Expect: 100-continue``, giving one ``RequestHead`` or one ``RequestError``.
 
-Bodies are framed here too, for every backend: a ``Content-Length`` body is sliced from
-the buffer (``LENGTH_BODY``), and a chunked one is decoded by the strict decoder below
-(``_next_chunked_event``): the chunk-line grammar of RFC 9112 section 7.1 (hex size with
-nothing around it, ``;name[=token or quoted-string]`` extensions, CRLF), at most
-``MAX_CHUNK_LINE`` bytes per chunk line, CRLF after the data, and trailer fields by the
-field-line grammar -- h11's decoder accepts whitespace after the size, any bytes but LF
-in extensions and bare-LF trailer lines, each a request-smuggling ingredient.
+A backend reports the fields ``finish_head`` needs as ``(kind, value)`` pairs beside the
+full list (``FIELD_KINDS``), gathered in the pass it makes over the fields anyway.
 
-Parsing a head is a pure function of its bytes and the server's settings, so the heads
-of requests without a body or with a plain Content-Length one are remembered, by their
-exact bytes, in a dictionary shared by the server's connections
-(``ServerConfig.head_cache``): a head seen before -- a load tester's, a page polled by the
-same browser, a health check, a form posted again -- costs one dictionary lookup instead
-of a parse, and its body is sliced from the buffer.  Only successes are remembered, so a
-hit is a head that passed every check above and the backend's.
-
-``HeadCollector`` holds the connection's receive buffer and this logic; a backend
-subclasses it and implements ``_parse_head``, which turns the complete head at the start
-of the buffer into a ``RequestHead`` (or a ``RequestError``), and ``next_event`` for the
-body.  After any error no further byte of the connection is parsed.
+``HeadParser`` is the interface of a backend, and ``RememberedHeads`` a decorator around
+one: parsing a head is a pure function of its bytes and the server's settings, so with
+``ServerConfig.head_cache`` on, the heads of requests with a known length are remembered
+by their exact bytes in a dictionary the server's connections share.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, Protocol
 
-from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
-from .config import ServerConfig
+from ._events import RequestError, RequestHead
 
-__all__ = ["GOOD_HOSTS", "MAX_CHUNK_LINE", "HeadCollector", "check_request_line", "host_error", "keep_alive"]
+__all__ = [
+    "FIELD_KINDS",
+    "GOOD_HOSTS",
+    "HeadParser",
+    "RememberedHeads",
+    "check_request_line",
+    "finish_head",
+    "has_control",
+    "host_error",
+    "keep_alive",
+    "transfer_coding_error",
+]
 
+#: A checked request line: method, target and version.
+RequestLine = tuple[str, str, str]
 
 _COMMON_VERSIONS: Final = frozenset({"HTTP/1.1", "HTTP/1.0"})
 
-# Longer heads are not remembered: they are rarely repeated, and would be costly to hold.
-_CACHED_HEAD_BYTES: Final = 4096
-
-# Parser states shared by the backends (a backend may add its own after these).
-HEAD, DONE, SIMPLE, ERROR, COMPLETE, LENGTH_BODY, CHUNK_LINE, CHUNK_DATA, CHUNK_END, TRAILER = range(10)
-# COMPLETE: a request without a body was parsed; its EndOfRequest is the next event.
-# LENGTH_BODY: a plain Content-Length body, sliced from the buffer (_next_length_body_event).
-# CHUNK_*, TRAILER: a chunked body (_next_chunked_event): a chunk line is awaited, chunk
-# data is arriving, the CRLF after the data is awaited, trailer fields are arriving.
-
-#: The longest chunk line accepted, CRLF included (nginx and uvicorn bound theirs alike):
-#: the hex size and the extensions, which nobody uses and nothing must be able to grow.
-MAX_CHUNK_LINE: Final = 4096
-
-_TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
-# RFC 9110 section 5.6.4: qdtext and quoted-pair; no CTL but HTAB, no bare CR, LF or NUL.
-_QUOTED_STRING: Final = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
-# RFC 9112 section 7.1.1, without the BWS (as llhttp in strict mode): no space anywhere.
-_CHUNK_LINE: Final = re.compile(
-    rb"([0-9A-Fa-f]{1,20})(?:;%s(?:=(?:%s|%s))?)*\r\n" % (_TOKEN, _TOKEN, _QUOTED_STRING)
-)
-# RFC 9112 section 5 (no obsolete folding): name, colon, a value of HTAB, SP, VCHAR, obs-text.
-_TRAILER_FIELD: Final = re.compile(rb"%s:[\t -~\x80-\xff]*\r\n" % _TOKEN)
+# The header fields ``finish_head`` looks at, by their lower-cased names.
+HOST, CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION, EXPECT = range(5)
+FIELD_KINDS: Final = {
+    b"host": HOST,
+    b"content-length": CONTENT_LENGTH,
+    b"transfer-encoding": TRANSFER_ENCODING,
+    b"connection": CONNECTION,
+    b"expect": EXPECT,
+}
 
 # RFC 9112 section 3.2 and RFC 3986 section 3.2.2: uri-host [ ":" port ], where the host is
 # an IP-literal or a reg-name.  Leaves out the shapes peers disagree about: userinfo
@@ -80,6 +64,15 @@ _REG_NAME_CHAR: Final = r"[0-9A-Za-z._~!$&'()*+;=-]"  # unreserved and sub-delim
 HOST_VALUE: Final = re.compile(
     rf"(?:{_REG_NAME_CHAR}*(?:%[0-9A-Fa-f]{{2}}{_REG_NAME_CHAR}*)*|\[[0-9A-Za-z:._~!$&'()*+;=%-]+\])(?::[0-9]*)?"
 )
+
+# The control characters but HTAB, CR and LF (which end lines; h11 refuses them in values).
+_CONTROLS: Final = bytes(range(9)) + b"\x0b\x0c" + bytes(range(14, 32)) + b"\x7f"
+
+
+def has_control(head: bytes) -> bool:
+    """Whether ``head`` holds a control character other than HTAB, CR and LF."""
+    # Deleting them and comparing lengths is three times as fast as a regex search.
+    return len(head.translate(None, _CONTROLS)) != len(head)
 
 
 #: Host values found fine: a server hears the same few over and over, and a set lookup
@@ -153,316 +146,152 @@ def keep_alive(version: str, connection_values: list[str]) -> bool:
     return "keep-alive" in tokens and "close" not in tokens
 
 
-def _end_of_head(buffer: bytearray, start: int) -> int:
-    """Where the head in ``buffer`` ends (just after its blank line), or -1.
+_TOKEN: Final = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+# A transfer-coding with parameters: token *( OWS ";" OWS token "=" ( token / quoted-string ) ).
+_CODING: Final = re.compile(
+    r"""([-!#$%&'*+.^_`|~0-9A-Za-z]+)(?:[ \t]*;[ \t]*[-!#$%&'*+.^_`|~0-9A-Za-z]+="""
+    r"""(?:[-!#$%&'*+.^_`|~0-9A-Za-z]+|"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"))*"""
+)
 
-    A blank line ends the head; h11 accepts bare LF line endings, and so do we: the first
-    ``\n\r\n`` or ``\n\n`` from ``start``, whichever comes first.  Two C-level finds (a
-    regex search costs three times as much), once per read, resumed where the previous
-    read's search ended.
+
+def transfer_coding_error(values: list[str]) -> tuple[int, str] | None:
+    """Status and reason to refuse a request's Transfer-Encoding field values with, or None
+    when they are exactly ``chunked`` (in any case).
+
+    400 for anything that is not a single field holding a clean list whose last coding is
+    ``chunked``, which appears once and without parameters (RFC 9112 sections 6.1 and 6.3:
+    anything else leaves the body's length unknown, and peers disagree about it); 501 for
+    such a list with codings before ``chunked`` (``gzip, chunked``), valid but not decoded.
     """
-    crlf = buffer.find(b"\n\r\n", start)
-    lf = buffer.find(b"\n\n", start, crlf + 1 if crlf >= 0 else len(buffer))
-    if lf >= 0:
-        return lf + 2
-    return crlf + 3 if crlf >= 0 else -1
+    if len(values) != 1:
+        return 400, "More than one Transfer-Encoding field"
+    codings = values[0].split(",")
+    names = []
+    for coding in codings:
+        match = _CODING.fullmatch(coding.strip(" \t"))
+        if match is None:
+            return 400, "Malformed Transfer-Encoding (%r)" % values[0]
+        names.append(match[1].lower())
+    if names[-1] != "chunked":
+        return 400, "Transfer-Encoding does not end in chunked (%r)" % values[0]
+    if names.count("chunked") > 1:
+        return 400, "Transfer-Encoding applies chunked more than once (%r)" % values[0]
+    if not _TOKEN.fullmatch(codings[-1].strip(" \t")):
+        return 400, "Transfer-Encoding with parameters on chunked (%r)" % values[0]
+    if len(names) > 1:
+        return 501, "Only the chunked transfer coding is supported"
+    return None
 
 
-class HeadCollector:
-    """Receive buffer, request-head framing and limits shared by the parser backends.
+def finish_head(
+    line: RequestLine,
+    request_line: bytes,
+    headers: list[tuple[str, str]],
+    fields: list[tuple[int, str]],
+    raw: bytes | None = None,
+) -> RequestHead | RequestError:
+    """The request a head stands for, or why it is refused (400, 501).
 
-    Bytes in (``feed``), request events out (``next_event``), one request at a time.
-    After ``EndOfRequest`` the parser holds any further bytes until the response has been
-    sent and ``start_next_request()`` is called: pipelined requests are answered in order.
+    ``fields``: the ``(kind, value)`` pairs of the fields ``FIELD_KINDS`` names, in order,
+    values stripped; a Content-Length value is one the backend checked (digits, repeats
+    agreeing).  ``raw``: the head's bytes, to refuse control characters in values, unless
+    the backend refused those itself.
     """
-
-    __slots__ = (
-        "_config",
-        "_buffer",
-        "_state",
-        "_line",
-        "_scanned",
-        "_eof",
-        "_body_limit",
-        "_body_seen",
-        "_head_cache",
-        "_remaining",
+    method, target, version = line
+    hosts = 0
+    content_length: int | None = None
+    codings: list[str] = []
+    connection: list[str] = []
+    expect_continue = False
+    for kind, value in fields:
+        if kind == HOST:
+            hosts += 1
+            bad_host = host_error(value, version)
+            if bad_host is not None:
+                return RequestError(400, None, bad_host)
+        elif kind == CONTENT_LENGTH:
+            content_length = int(value)
+        elif kind == TRANSFER_ENCODING:
+            codings.append(value)
+        elif kind == CONNECTION:
+            connection.append(value)
+        elif version == "HTTP/1.1":  # Expect, honoured on HTTP/1.1 only (as h11)
+            expect_continue = expect_continue or any(
+                token.strip(" \t").lower() == "100-continue" for token in value.split(",")
+            )
+    if hosts != 1 and (hosts or version == "HTTP/1.1"):
+        missing = "Found multiple Host: headers" if hosts else "Missing mandatory Host: header"
+        return RequestError(400, None, missing)
+    if codings:
+        if content_length is not None:
+            return RequestError(400, None, "Content-Length together with Transfer-Encoding")
+        if version < "HTTP/1.1":  # (the request line allowed only HTTP/d.d)
+            return RequestError(400, None, "Transfer-Encoding on an %s request" % version)
+    if raw is not None and has_control(raw):
+        return RequestError(400, None, "Control character in a header field value")
+    if codings:
+        verdict = transfer_coding_error(codings)
+        if verdict is not None:
+            return RequestError(verdict[0], None, verdict[1])
+    return RequestHead(
+        method,
+        target,
+        version,
+        request_line,
+        headers,
+        keep_alive(version, connection),
+        expect_continue,
+        None if codings else content_length or 0,
+        connection[0] if connection else "",
     )
 
-    def __init__(
-        self,
-        config: ServerConfig,
-        body_limit: int | None = None,
-        head_cache: dict[bytes, RequestHead] | None = None,
-    ) -> None:
-        self._config = config
-        #: Heads of bodiless requests by their bytes, shared by a server's connections
-        #: (see the module docstring); None to parse every head.
-        self._head_cache = head_cache
-        self._buffer = bytearray()
-        self._state = HEAD
-        #: The checked request line while the rest of its head is still arriving.
-        self._line: tuple[str, str, str] | None = None
-        #: How far the buffer has been searched for the end of the head.
-        self._scanned = 0
-        self._eof = False
-        #: Bodies larger than this are refused with 413 (None: no limit).
-        self._body_limit = body_limit
-        self._body_seen = 0
-        #: Body bytes still to come in state ``LENGTH_BODY``.
-        self._remaining = 0
 
-    @property
-    def buffered_bytes(self) -> int:
-        """Bytes received and not yet turned into events (bounds read buffering)."""
-        return len(self._buffer)
+class HeadParser(Protocol):
+    """A parser backend: one complete head in, its request (or refusal) out."""
 
-    @property
-    def idle(self) -> bool:
-        """True between requests, before any byte of the next one has arrived."""
-        return self._state == HEAD and not self._buffer
+    def parse(
+        self, buffer: bytearray, line_end: int, end: int, line: RequestLine, request_line: bytes
+    ) -> RequestHead | RequestError:
+        """Parse the head ``buffer[:end]``, whose request line (checked, ``line``; as
+        received without CRs and LF, ``request_line``) has its LF at ``line_end``.
 
-    def feed_eof(self) -> None:
-        """The peer will send no more bytes."""
-        self._eof = True
+        The head is within every size limit; the buffer is left as it is."""
+        ...
 
-    def start_next_request(self) -> None:
-        """The response to the current request is complete: parse the next one."""
-        if self._state == DONE:
-            self._state = HEAD
-            self._line = None
-            self._scanned = 0
-            self._body_seen = 0
 
-    def take_buffered(self) -> bytes:
-        """What arrived after the current, complete request, removed: the connection leaves
-        HTTP (a takeover, ``_takeover``) and no further byte is parsed."""
-        data = bytes(self._buffer)
-        self._buffer.clear()
-        self._state = ERROR
-        return data
+# Longer heads are not remembered: they are rarely repeated, and would be costly to hold.
+_REMEMBERED_HEAD_BYTES: Final = 4096
 
-    def _fail(self, status: int, message: str | None = None, explain: str | None = None) -> RequestError:
-        """Refuse the request: no byte of this connection is parsed any more."""
-        self._state = ERROR
-        self._buffer.clear()
-        return RequestError(status, message, explain)
 
-    def _parse_head(self, request_line: bytes, line_end: int, end: int) -> RequestHead | RequestError:
-        """Turn the head ``buffer[:end]`` into an event.
+class RememberedHeads:
+    """A ``HeadParser`` that remembers what another one parsed, by the head's bytes.
 
-        ``request_line`` is the first line without its CRs and LF; its LF is at
-        ``line_end``.
-        Called once the head is complete and within the limits; it consumes the head
-        from the buffer and sets the state for the body.
-        """
-        raise NotImplementedError
+    Only requests of a known length without an expectation are kept (a chunked body or
+    a ``100 Continue`` needs more than the head), so a hit is a head that passed every
+    check.  The dictionary is emptied when full: no LRU bookkeeping per request, and a
+    client sending endless distinct heads only makes its own requests miss.
+    """
 
-    def _next_head_event(self) -> RequestHead | RequestError | _NeedData:
-        buffer = self._buffer
-        if not buffer:
-            return NEED_DATA  # the usual call right after a response: nothing arrived yet
-        config = self._config
-        if self._line is None:
-            # Looked up on a head's first read only: a head dribbling in must not cost a
-            # search of everything received so far per read.
-            cache = self._head_cache
-            if cache is not None and not self._scanned:
-                head = self._remembered_head(cache)
-                if head is not None:
-                    return head
-            # RFC 9112 section 2.2: ignore empty lines received before the request line.
-            while buffer.startswith((b"\n", b"\r\n")):
-                del buffer[: 1 if buffer[0] == 10 else 2]
-                self._scanned = 0
-            # Resume where the previous read's search stopped: a line arriving a byte at
-            # a time must not cost a scan of the whole line per byte.
-            limit = config.max_request_line  # bytes before the line's CRLF (or LF)
-            line_end = buffer.find(b"\n", self._scanned, limit + 2)
-            if line_end < 0:
-                size = len(buffer)
-                # Too long already, unless the one byte over is the CR of a CRLF: the
-                # answer must not depend on where the reads happened to split.
-                if size > limit and (size > limit + 1 or buffer[-1] != 13):
-                    return self._fail(414)
-                self._scanned = size
-                return self._fail(0) if self._eof and buffer else NEED_DATA
-            if line_end > limit and (line_end > limit + 1 or buffer[line_end - 1] != 13):
-                return self._fail(414)
-            request_line = bytes(buffer[:line_end]).rstrip(b"\r")
-            checked = check_request_line(request_line.decode("latin-1"))
-            if isinstance(checked, RequestError):
-                return self._fail(checked.status, checked.message)
-            if checked[1] == "*" and checked[0] != "OPTIONS":
-                # RFC 9112 section 3.2.4: the asterisk form is only for OPTIONS.
-                return self._fail(400, None, "The request target * is for OPTIONS only")
-            self._line = checked
-            if checked[2] == "HTTP/0.9":
-                return self._simple_request(request_line)
-        else:
-            line_end = buffer.find(b"\n")
-            request_line = bytes(buffer[:line_end]).rstrip(b"\r")
-        end = _end_of_head(buffer, max(line_end, self._scanned - 2))
-        if end < 0:
-            if len(buffer) > config.max_header_bytes:
-                return self._fail(431, "Request header fields too large")
-            if self._eof:
-                return self._fail(0)
-            self._scanned = len(buffer)
-            return NEED_DATA
-        if end > config.max_header_bytes:
-            return self._fail(431, "Request header fields too large")
-        # Counting and finding in the buffer itself: no copy of the head is made here.
-        if buffer.count(b"\n", 0, end) - 2 > config.max_header_fields:
-            return self._fail(431, "Too many headers")
-        if buffer.find(b"\n ", 0, end) >= 0 or buffer.find(b"\n\t", 0, end) >= 0:
-            return self._fail(400, None, "Obsolete line folding is not accepted")
-        cache = self._head_cache
-        if cache is None or end > _CACHED_HEAD_BYTES:
-            return self._parse_head(request_line, line_end, end)
+    __slots__ = ("_parser", "_heads", "_size")
+
+    def __init__(self, parser: HeadParser, heads: dict[bytes, RequestHead], size: int) -> None:
+        self._parser = parser
+        self._heads = heads
+        self._size = size
+
+    def parse(
+        self, buffer: bytearray, line_end: int, end: int, line: RequestLine, request_line: bytes
+    ) -> RequestHead | RequestError:
+        if end > _REMEMBERED_HEAD_BYTES:
+            return self._parser.parse(buffer, line_end, end, line, request_line)
         key = bytes(buffer[:end])
-        event = self._parse_head(request_line, line_end, end)
+        heads = self._heads
+        head = heads.get(key)
+        if head is not None:
+            return head
+        event = self._parser.parse(buffer, line_end, end, line, request_line)
         if type(event) is RequestHead and event.content_length is not None and not event.expect_continue:
-            if len(cache) >= config.head_cache:
-                # Emptied when full: no LRU bookkeeping on the hot path, and a client
-                # sending endless distinct heads only makes its own requests miss.
-                cache.clear()
-            cache[key] = event
+            if len(heads) >= self._size:
+                heads.clear()
+            heads[key] = event
         return event
-
-    def _remembered_head(self, cache: dict[bytes, RequestHead]) -> RequestHead | None:
-        """The remembered head the buffer starts with, consumed; None if there is none."""
-        buffer = self._buffer
-        end = buffer.find(b"\r\n\r\n") + 4
-        if end < 4:
-            return None
-        # A hit has exactly these bytes, whose head ends here: the first blank line of a
-        # remembered head is its end.
-        whole = end == len(buffer)  # the usual case: one copy, not two
-        head = cache.get(bytes(buffer) if whole else bytes(buffer[:end]))
-        if head is None:
-            return None
-        length = head.content_length or 0
-        if self._body_limit is not None and length > self._body_limit:
-            return None  # parsed again, to be refused under this lower limit
-        if whole:
-            buffer.clear()
-        else:
-            del buffer[:end]
-        self._start_length_body(length)
-        return head
-
-    def _start_length_body(self, length: int) -> None:
-        """The head is consumed; ``length`` body bytes follow (none: the request is complete)."""
-        if length:
-            self._remaining = length
-            self._state = LENGTH_BODY
-        else:
-            self._state = COMPLETE
-
-    def _next_length_body_event(self) -> BodyData | EndOfRequest | RequestError | _NeedData:
-        """State ``LENGTH_BODY``: what has arrived of the body, then its end.  The bytes are
-        sliced straight from the buffer; what follows waits for ``start_next_request``."""
-        remaining = self._remaining
-        if not remaining:
-            self._state = DONE
-            return END_OF_REQUEST
-        buffer = self._buffer
-        if not buffer:
-            return self._fail(0) if self._eof else NEED_DATA  # a client leaving mid-body
-        if len(buffer) <= remaining:
-            data = bytes(buffer)
-            buffer.clear()
-        else:
-            data = bytes(buffer[:remaining])
-            del buffer[:remaining]
-        self._remaining = remaining - len(data)
-        return BodyData(data)
-
-    def _start_chunked_body(self) -> None:
-        """The head is consumed; a chunked body follows (see ``_next_chunked_event``)."""
-        self._state = CHUNK_LINE
-        self._scanned = 0
-
-    def _next_chunked_event(self) -> BodyData | EndOfRequest | RequestError | _NeedData:
-        """States ``CHUNK_LINE`` to ``TRAILER``: the decoded body, then its end.
-
-        Every rule is checked on the bytes received, however they were split: a chunk line
-        is judged once its LF is in (or once ``MAX_CHUNK_LINE`` bytes came without one),
-        and searches resume where the previous read's ended.  A body passing the limit is
-        refused (413) at the chunk line that declares the excess.  Trailer fields are
-        checked and dropped, as the stdlib never sees them.
-        """
-        buffer = self._buffer
-        while True:
-            state = self._state
-            if state == CHUNK_DATA:
-                if not buffer:
-                    return self._fail(0) if self._eof else NEED_DATA  # a client leaving mid-body
-                remaining = self._remaining
-                if len(buffer) <= remaining:
-                    data = bytes(buffer)
-                    buffer.clear()
-                else:
-                    data = bytes(buffer[:remaining])
-                    del buffer[:remaining]
-                self._remaining = remaining = remaining - len(data)
-                if not remaining:
-                    self._state = CHUNK_END
-                return BodyData(data)
-            if state == CHUNK_END:
-                if buffer[:2] == b"\r\n":
-                    del buffer[:2]
-                    self._state = CHUNK_LINE
-                    continue
-                if len(buffer) >= 2 or (buffer and buffer[0] != 13):
-                    return self._fail(400, None, "Chunk data not followed by CRLF")
-                return self._fail(0) if self._eof else NEED_DATA
-            if state == CHUNK_LINE:
-                end = buffer.find(b"\n", self._scanned, MAX_CHUNK_LINE)
-                if end < 0:
-                    if len(buffer) >= MAX_CHUNK_LINE:
-                        return self._fail(400, None, "Chunk line longer than %d bytes" % MAX_CHUNK_LINE)
-                    self._scanned = len(buffer)
-                    return self._fail(0) if self._eof else NEED_DATA
-                self._scanned = 0
-                match = _CHUNK_LINE.fullmatch(buffer, 0, end + 1)
-                if match is None:
-                    return self._fail(400, None, "Malformed chunk line %r" % bytes(buffer[: min(end, 40)]))
-                size = int(match[1], 16)
-                del buffer[: end + 1]
-                if not size:
-                    self._state = TRAILER
-                    self._remaining = 0  # bytes of trailer section so far
-                    continue
-                seen = self._body_seen + size
-                if self._body_limit is not None and seen > self._body_limit:
-                    return self._fail(413)
-                self._body_seen = seen
-                self._remaining = size
-                self._state = CHUNK_DATA
-                continue
-            # TRAILER: field lines up to an empty one, bounded like a head.
-            room = self._config.max_header_bytes - self._remaining
-            end = buffer.find(b"\n", self._scanned, room)
-            if end < 0:
-                if len(buffer) >= room:
-                    return self._fail(431, "Request header fields too large")
-                self._scanned = len(buffer)
-                return self._fail(0) if self._eof else NEED_DATA
-            self._scanned = 0
-            if end == 1 and buffer[0] == 13:
-                del buffer[:2]
-                self._state = DONE
-                return END_OF_REQUEST
-            if _TRAILER_FIELD.fullmatch(buffer, 0, end + 1) is None:
-                return self._fail(400, None, "Malformed trailer field %r" % bytes(buffer[: min(end, 40)]))
-            self._remaining += end + 1
-            del buffer[: end + 1]
-
-    def _simple_request(self, line: bytes) -> RequestHead:
-        """An HTTP/0.9 request: no headers, no body, and the connection ends after it."""
-        method, target, version = self._line  # type: ignore[misc]
-        self._state = SIMPLE
-        self._buffer.clear()
-        return RequestHead(method, target, version, line, [], False, False, 0)

@@ -35,7 +35,7 @@ import threading
 from typing import TYPE_CHECKING, Final, cast
 
 from ._bridge import INLINE, THREAD, replay_bytes
-from ._events import NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
+from ._events import BodyData, EndOfRequest, RequestError, RequestHead
 from ._exchange import TRANSITIONS, Exchange, Phase, Step, advance, keep_alive_after
 from ._pump import FilePump
 from ._response import ResponseWriter
@@ -193,7 +193,7 @@ class HTTPConnection(asyncio.Protocol):
         # The connection refers to itself (bound methods held by its writer and proxy), so
         # only the cyclic collector would free it: let go of what is large now -- an
         # abandoned upload's buffered body, unparsed bytes -- instead of whenever it runs.
-        self._parser = _NO_MORE_REQUESTS
+        self._parser.close()
         if exchange is None or not exchange.running:
             self._proxy.rfile = self._proxy.wfile = _GONE
         self._wake_drain()
@@ -567,7 +567,7 @@ class HTTPConnection(asyncio.Protocol):
             return False
         self._phase = advance(self._phase, Step.SWITCH)
         received = self._parser.take_buffered()
-        self._parser = _NO_MORE_REQUESTS
+        self._parser.close()
         if exchange.mode == THREAD:
             self._tunnel = SocketTunnel(transport, self._proxy, received)
         else:
@@ -664,7 +664,7 @@ class HTTPConnection(asyncio.Protocol):
             exchange.reader.fail(ConnectionResetError(f"bad request body: {error.explain or error.status}"))
             exchange.must_close = True
             exchange.refusal = error
-            self._parser = _NO_MORE_REQUESTS  # never parse another byte of this connection
+            self._parser.close()  # never parse another byte of this connection
             self._reading_paused = True
             self._transport.pause_reading()  # type: ignore[union-attr]
             return
@@ -687,27 +687,4 @@ class HTTPConnection(asyncio.Protocol):
         self._close()
 
 
-class _NoMoreRequests:
-    """Stands in for the parser once a connection must not parse another byte."""
-
-    buffered_bytes = 0
-    idle = False
-
-    def take_buffered(self) -> bytes:
-        return b""
-
-    def feed(self, data: bytes) -> None:
-        pass
-
-    def feed_eof(self) -> None:
-        pass
-
-    def start_next_request(self) -> None:
-        pass
-
-    def next_event(self) -> _NeedData:
-        return NEED_DATA
-
-
-_NO_MORE_REQUESTS: Final = _NoMoreRequests()
 _GONE: Final = io.BytesIO()  # the streams of a connection that is gone

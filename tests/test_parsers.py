@@ -104,11 +104,11 @@ def backend(request: Any) -> str:
 
 def test_auto_prefers_httptools_when_installed() -> None:
     pytest.importorskip("httptools")
-    from aiohttpbase._httptools_parser import HttptoolsRequestParser
+    from aiohttpbase._httptools_parser import HttptoolsHeadParser
 
-    assert parser_class("auto") is HttptoolsRequestParser
+    assert parser_class("auto") is PARSERS["httptools"]
     assert parser_class("h11") is PARSERS["h11"]
-    assert parser_class("httptools") is HttptoolsRequestParser
+    assert parser_class("httptools").backend is HttptoolsHeadParser  # type: ignore[attr-defined]
 
 
 def test_unknown_parser_name_is_refused() -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from aiohttpbase import ServerConfig
-from aiohttpbase._head import MAX_CHUNK_LINE
+from aiohttpbase._chunked import MAX_CHUNK_LINE
 from aiohttpbase._parsers import PARSERS
 from tests.conftest import RunningServer, read_until_closed, server_class_for
 from tests.test_parsers import bytewise, run, whole

@@ -8,7 +8,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from common import ECHO_PATH, ECHO_TYPE, UPLOAD_PATH, UPLOAD_TYPE, get_route, upload_answer
+from common import (
+    API_PREFIX,
+    ECHO_PATH,
+    ECHO_TYPE,
+    JSON_TYPE,
+    UPLOAD_PATH,
+    UPLOAD_TYPE,
+    get_route,
+    json_answer,
+    upload_answer,
+)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -30,7 +40,7 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    """Serve ``GET /``, ``GET /64k``, ``POST /echo`` and ``POST /upload`` (see ``common.py``)."""
+    """Serve ``GET /``, ``/items/...``, ``/64k``, ``POST /echo``, ``/upload``, ``/api/...`` (``common.py``)."""
     if scope["type"] != "http":  # lifespan: accept startup/shutdown, nothing to do
         if scope["type"] == "lifespan":
             while True:
@@ -41,7 +51,11 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if scope["method"] == "POST":
         body = await _read_body(receive)
-        if scope["path"] == UPLOAD_PATH:  # the whole body read; answer its size
+        if scope["path"].startswith(API_PREFIX):  # varied-post: the whole JSON body read
+            expected = int(dict(scope["headers"]).get(b"content-length", b"-1"))
+            status, body = json_answer(expected, len(body))
+            content_type = JSON_TYPE
+        elif scope["path"] == UPLOAD_PATH:  # the whole body read; answer its size
             expected = int(dict(scope["headers"]).get(b"content-length", b"-1"))
             status, body = upload_answer(expected, len(body))
             content_type = UPLOAD_TYPE

@@ -8,6 +8,11 @@ Routes (the same in every app):
 * ``POST /upload`` -> the whole body read, then 200, ``text/plain``, its byte count in decimal
   (500 with the counts if fewer bytes than ``Content-Length`` came: a cut-short upload shows
   up as wrk's ``Non-2xx`` count)
+* ``GET /items/...`` (any path under it, any query) -> the ``GET /`` answer: the varied-heads
+  workloads (every request a different path and query, ``lua/varied.lua``)
+* ``POST /api/...`` -> the whole body read (a JSON document; not parsed), then 200,
+  ``application/json``, ``{"received":N}`` with its byte count (500 with both counts if it came
+  short): the ``varied-post`` workload (``lua/varied_post.lua``)
 * anything else  -> 404, empty body
 """
 
@@ -26,7 +31,20 @@ ECHO_TYPE: str = "application/octet-stream"
 UPLOAD_PATH: str = "/upload"
 UPLOAD_TYPE: str = "text/plain"
 
+#: GETs under this prefix (``/items/123?page=4&sort=name``) get the ``GET /`` answer.
+ITEMS_PREFIX: str = "/items/"
+#: POSTs under this prefix get their body read whole and its size answered as JSON.
+API_PREFIX: str = "/api/"
+JSON_TYPE: str = "application/json"
+
 assert len(HELLO_BODY) == 38, len(HELLO_BODY)
+
+
+def json_answer(expected: int, received: int) -> tuple[int, bytes]:
+    """``(status, body)`` answering a JSON POST of ``received`` bytes announced as ``expected``."""
+    if received == expected:
+        return 200, b'{"received":%d}' % received
+    return 500, b'{"error":"short read","received":%d,"expected":%d}' % (received, expected)
 
 
 def upload_answer(expected: int, received: int) -> tuple[int, bytes]:
@@ -38,7 +56,7 @@ def upload_answer(expected: int, received: int) -> tuple[int, bytes]:
 
 def get_route(path: str) -> tuple[int, str, bytes]:
     """Return ``(status, content_type, body)`` for a GET of ``path``."""
-    if path == "/":
+    if path == "/" or path.startswith(ITEMS_PREFIX):
         return 200, HELLO_TYPE, HELLO_BODY
     if path == BIG_PATH:
         return 200, BIG_TYPE, BIG_BODY

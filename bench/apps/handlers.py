@@ -20,6 +20,8 @@ from typing import Any, TextIO
 
 HELLO_BODY = b"<html><body>Hello world</body></html>\n"  # 38 bytes, as in apps/common.py
 BIG_BODY = b"x" * 65536
+ITEMS_PREFIX = "/items/"  # GET: the hello answer, any path and query below it (apps/common.py)
+API_PREFIX = "/api/"  # POST: the body read whole, {"received":N} answered (apps/common.py)
 
 
 class HelloHandler(BaseHTTPRequestHandler):
@@ -30,12 +32,21 @@ class HelloHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/":
             self._reply(200, "text/html; charset=utf-8", HELLO_BODY)
+        elif self.path.startswith(ITEMS_PREFIX):  # the varied cells: /items/N?...
+            # keepalive-mix: say "Connection: close" when the client asked for it (RFC 9112
+            # says a server should; the stdlib does not by itself, and wrk would count a read
+            # error for each such request); aiohttpbase, uvicorn and aiohttp say it anyway.
+            self._reply(200, "text/html; charset=utf-8", HELLO_BODY, self.close_connection)
         elif self.path == "/64k":
             self._reply(200, "application/octet-stream", BIG_BODY)
         else:
             self._reply(404, "text/plain", b"")
 
     def do_POST(self) -> None:
+        if self.path.startswith(API_PREFIX):  # varied-post: a JSON body read whole, its size answered
+            length = int(self.headers["Content-Length"])
+            self._json_reply(length, len(self.rfile.read(length)))
+            return
         if self.path == "/upload":  # the upload cells: read the whole body, answer its size
             length = int(self.headers["Content-Length"])
             self._upload_reply(length, len(self.rfile.read(length)))
@@ -54,11 +65,21 @@ class HelloHandler(BaseHTTPRequestHandler):
         else:
             self._reply(500, "text/plain", f"short read: {received} of {expected} bytes".encode("ascii"))
 
-    def _reply(self, status: int, content_type: str, body: bytes) -> None:
+    def _json_reply(self, expected: int, received: int) -> None:
+        """200 ``{"received":N}``; 500 naming both counts when the body came short."""
+        if received == expected:
+            self._reply(200, "application/json", b'{"received":%d}' % received)
+        else:
+            answer = b'{"error":"short read","received":%d,"expected":%d}' % (received, expected)
+            self._reply(500, "application/json", answer)
+
+    def _reply(self, status: int, content_type: str, body: bytes, close: bool = False) -> None:
         """Send one complete response the way a typical stdlib handler does."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if close:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
@@ -77,6 +98,10 @@ class AsyncHelloHandler(HelloHandler):
         HelloHandler.do_GET(self)
 
     async def do_POST(self) -> None:  # type: ignore[override]
+        if self.path.startswith(API_PREFIX):
+            length = int(self.headers["Content-Length"])
+            self._json_reply(length, len(await self.rfile.aread(length)))  # type: ignore[attr-defined]
+            return
         if self.path == "/upload":
             length = int(self.headers["Content-Length"])
             self._upload_reply(length, len(await self.rfile.aread(length)))  # type: ignore[attr-defined]

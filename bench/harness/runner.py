@@ -14,10 +14,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import ab, machine, probe, report, wrk
+from . import ab, machine, probe, report, static_tree, wrk
 from .paths import REPO_ROOT
 from .results import Run, summarize
-from .servers import SERVERS, RunningServer, ServerSpec, aiohttpbase_status, use_aiohttpbase_tree
+from .servers import (
+    SERVERS,
+    STATIC_DIR,
+    RunningServer,
+    ServerSpec,
+    aiohttpbase_status,
+    use_aiohttpbase_tree,
+)
 from .workloads import WORKLOADS, Workload, default_cells
 
 #: The ratio baseline when neither ``--baseline`` nor the workload names one.
@@ -48,6 +55,8 @@ class Runner:
         self.explicit_servers: set[str] = set()
         #: ``--commit``: the commit aiohttpbase is served from (None: the working tree).
         self.commit: str | None = None
+        #: The static-mix cell's generated directory (None until a static-mix cell is planned).
+        self.static: static_tree.StaticTree | None = None
 
     # ----------------------------------------------------------------- planning
     def _selected_servers(self) -> list[ServerSpec]:
@@ -176,10 +185,19 @@ class Runner:
             print(f"[bench] note: {note}")
         sys.stdout.flush()
 
-        with tempfile.TemporaryDirectory(prefix="bench-wrk-") as scripts_dir:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-wrk-") as scripts_dir,
+            tempfile.TemporaryDirectory(prefix="bench-static-") as static_dir,
+        ):
+            if any(w == "static-mix" for (w, _), servers in plan if servers):
+                self.static = static_tree.generate(Path(static_dir))
+                STATIC_DIR[0] = self.static.root
+                self.notes.append(f"static-mix files: {self.static.describe()}")
+                print(f"[bench] static-mix: generated {static_dir}: {self.static.describe()}", flush=True)
             counter = [0, total_runs]
             for cell, servers in plan:
                 self._measure_cell(cell, servers, Path(scripts_dir), counter)
+            STATIC_DIR[0] = None
 
         summaries = summarize(self.runs, self.baseline_for)
         meta = self._meta(started)
@@ -195,7 +213,8 @@ class Runner:
         """Start every server of the cell, run the interleaved rounds, stop them all."""
         workload = WORKLOADS[cell[0]]
         concurrency = cell[1]
-        script = wrk.write_script(workload, scripts_dir)  # unused by ab
+        prelude = self.static.lua_prelude() if workload.name == "static-mix" and self.static else None
+        script = wrk.write_script(workload, scripts_dir, prelude)  # unused by ab
         print(f"\n[bench] == {workload.name}, c={concurrency}: {workload.description}")
         print(
             f"[bench]    loadavg {machine.loadavg()}; CPU in use before starting: "
@@ -238,7 +257,12 @@ class Runner:
                 flush=True,
             )
             return f"did not start: {tail.splitlines()[-1] if tail else 'no output'}"
-        problem = probe.check(server.port, workload)
+        if workload.name == "static-mix" and self.static is not None:
+            small = next(i for i in self.static.picks if self.static.small[i])
+            path, size = self.static.paths[small], self.static.sizes[small]
+            problem = probe.check_static(server.port, path, size, static_tree.LAST_MODIFIED)
+        else:
+            problem = probe.check(server.port, workload)
         if problem:
             print(f"[bench]    {server.spec.name} answered wrongly: {problem}", flush=True)
         return problem

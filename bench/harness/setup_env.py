@@ -14,9 +14,11 @@ from pathlib import Path
 from .paths import REPO_ROOT, VENV_DIR, VENV_PYTHON
 
 #: The peers and tools installed into ``bench/.venv`` (never runtime dependencies of the package).
-PEER_PACKAGES: tuple[str, ...] = ("uvicorn", "httptools", "uvloop", "h11", "aiohttp", "matplotlib")
+PEER_PACKAGES: tuple[str, ...] = (
+    "uvicorn", "httptools", "uvloop", "h11", "aiohttp", "starlette", "matplotlib",
+)  # fmt: skip
 #: Import names checked to decide whether the peers are already installed.
-PEER_IMPORTS: tuple[str, ...] = ("uvicorn", "httptools", "uvloop", "h11", "aiohttp", "matplotlib")
+PEER_IMPORTS: tuple[str, ...] = PEER_PACKAGES
 
 PIP_TIMEOUT_S = 900
 APT_TIMEOUT_S = 600

@@ -52,10 +52,28 @@ class Workload:
     servers: tuple[str, ...] | None = None
     #: The ratio baseline for this workload's cells when ``--baseline`` is not given.
     baseline: str | None = None
+    #: A Lua file of ``bench/lua`` with a ``request()`` that builds every request (path, head
+    #: and body); ``lua_vars`` are Lua globals set before it (``name = value`` lines).
+    lua: str | None = None
+    lua_vars: tuple[str, ...] = ()
+    #: The probe's request body, headers and expected answer, when they differ from wrk's
+    #: (workloads whose ``lua`` builds every request; ``path`` is then the probe's only).
+    probe_body: bytes = b""
+    probe_headers: tuple[tuple[str, str], ...] = ()
+    expect: bytes | None = None
+    #: ``"varied"``: every request differs (the cells the targets are read from); ``"repeated
+    #: head"``: wrk sends one byte-identical request over and over (the head cache's best case).
+    kind: str = "repeated head"
+
+    @property
+    def varied(self) -> bool:
+        return self.kind == "varied"
 
     @property
     def expect_body(self) -> bytes | None:
         """The exact response body the probe expects, when it is known."""
+        if self.expect is not None:
+            return self.expect
         if self.upload_size:
             return str(self.upload_size).encode("ascii")
         return self.body or None
@@ -85,9 +103,73 @@ def _many_headers(count: int) -> tuple[tuple[str, str], ...]:
     return tuple((base + extra)[:count])
 
 
+#: The varied cells (every request different): the targets' peers and aiohttpbase's defaults.
+_VARIED_SERVERS = (
+    "aiohttpbase-httptools", "aiohttpbase-h11", "uvicorn-httptools", "uvicorn-h11", "aiohttp",
+    "stdlib-nodelay",
+)  # fmt: skip
+#: Plus the same build with the head cache off (``--head-cache 0``), for "defaults >= 0.98x
+#: every cache off": measured in the varied-get cells only.
+_VARIED_GET_SERVERS = (*_VARIED_SERVERS, "aiohttpbase-httptools-parse", "aiohttpbase-h11-parse")
+#: The static-mix cell's own servers: each serves the generated directory (``static_tree.py``).
+_STATIC_SERVERS = (
+    "aiohttpbase-httptools-static", "aiohttpbase-h11-static", "stdlib-nodelay-static",
+    "aiohttp-static", "uvicorn-httptools-static",
+)  # fmt: skip
+#: One probe body for varied-post (wrk's bodies are built by the Lua script).
+_PROBE_JSON = b'{"id":1,"name":"item-1","note":"' + b"x" * 967 + b'"}'
+#: keepalive-mix: every Nth request says ``Connection: close``.
+CLOSE_EVERY = 5
+
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
+        Workload(
+            "varied-get",
+            "GET /items/N?..., every head different (~600 B, 8 fields: counter path and query, "
+            "cookie, request id, referer, 3 browser agents), keep-alive",
+            path="/items/1?page=1&sort=name",
+            expect_body_size=38,
+            full_concurrency=(64, 256),
+            quick_concurrency=(64,),
+            lua="varied.lua",
+            kind="varied",
+            servers=_VARIED_GET_SERVERS,
+        ),
+        Workload(
+            "varied-post",
+            "POST /api/items/N?v=..., JSON bodies of 200 B-8 KiB (256 sizes), read whole, "
+            'answered {"received":N}; path, token and request id vary',
+            path="/api/items/1?v=1",
+            method="POST",
+            probe_body=_PROBE_JSON,
+            probe_headers=(("Content-Type", "application/json"),),
+            expect=b'{"received":%d}' % len(_PROBE_JSON),
+            lua="varied_post.lua",
+            kind="varied",
+            servers=_VARIED_SERVERS,
+        ),
+        Workload(
+            "keepalive-mix",
+            f"the varied-get requests, every {CLOSE_EVERY}th with Connection: close (then a new "
+            f"connection): {CLOSE_EVERY} requests a connection on average",
+            path="/items/1?page=1&sort=name",
+            probe_headers=(("Connection", "close"),),
+            expect_body_size=38,
+            lua="varied.lua",
+            lua_vars=(f"close_every = {CLOSE_EVERY}",),
+            kind="varied",
+            servers=_VARIED_SERVERS,
+        ),
+        Workload(
+            "static-mix",
+            "GET of a generated directory: 400 files of 200 B-16 KiB (Zipf popularity) and 4 of "
+            "1-8 MiB (0.5 % of requests); every 4th small-file GET conditional (304)",
+            lua="static_mix.lua",
+            kind="varied",
+            servers=_STATIC_SERVERS,
+            baseline="stdlib-nodelay-static",
+        ),
         Workload(
             "hello",
             "GET / -> 38-byte HTML body, keep-alive",

@@ -229,7 +229,13 @@ def built(tmp_path_factory: Any) -> Built:
 
 
 # What the test suite reads besides the package and its own directory.
-TEST_DATA = ("examples/seed.py", "docs/deploy/nginx.conf")
+TEST_DATA = (
+    "examples/seed.py",
+    "docs/deploy/nginx.conf",
+    "deploy/Dockerfile",
+    "deploy/k8s.yaml",
+    "deploy/app.py",
+)
 
 
 @pytest.mark.timeout(300)

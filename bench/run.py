@@ -61,6 +61,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="serve aiohttpbase as committed at this revision (git archive to a temporary "
         "directory) instead of the working tree, which others may be editing",
     )
+    parser.add_argument(
+        "--repeated-baseline",
+        type=Path,
+        help="compare the repeated-head cells with this run's results.json (default: the frozen "
+        "bench/results/baseline-repeated.json)",
+    )
     parser.add_argument("--list", action="store_true", help="list servers and workloads, then exit")
     parser.add_argument(
         "--retry-noisy", type=int, help="re-run a run flagged noisy up to N times (default 1, quick 0)"

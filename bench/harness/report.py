@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 
 from . import targets
 from .results import NOISY_OTHER_CORES, Run, Summary
+from .workloads import WORKLOADS
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -68,20 +69,25 @@ def markdown(summaries: list[Summary], meta: dict[str, Any]) -> str:
         lines.append(f"> note: {note}")
     if meta.get("notes"):
         lines.append("")
-    lines += targets.markdown(summaries)
+    baseline = meta.get("repeated_baseline")
+    lines += targets.markdown(summaries, Path(baseline) if baseline else None)
     cells: dict[tuple[str, int], list[Summary]] = {}
     for s in summaries:
         cells.setdefault((s.workload, s.concurrency), []).append(s)
     for (workload, concurrency), group in cells.items():
-        # Upload cells add the body throughput, ab cells the kept-alive count; both the CPU the
-        # load generator used (1.00: its core was the limit, not the server).
+        # Upload cells add the body throughput, ab cells the kept-alive count; both, and the
+        # varied cells (whose Lua builds every request), the CPU the load generator used (1.00:
+        # its core was the limit, not the server).
         uploads = any(s.body_mb_s is not None for s in group)
         kept = any(s.keep_alive_requests is not None for s in group)
+        client = uploads or kept or _varied(workload)
         extra_head = (" body MB/s |" if uploads else "") + (" kept alive |" if kept else "")
-        extra_head += " client cores |" if uploads or kept else ""
+        extra_head += " client cores |" if client else ""
         extra_rule = "---:|" * extra_head.count("|")
         lines += [
-            f"## {workload}, c={concurrency}",
+            f"## {workload}, c={concurrency} ({_kind(workload)})",
+            "",
+            WORKLOADS[workload].description if workload in WORKLOADS else "",
             "",
             f"| server | req/s (median) | × {group[0].baseline or meta['baseline']} |{extra_head} "
             "p50 ms | p99 ms | peak RSS MiB | rounds | status |",
@@ -90,13 +96,24 @@ def markdown(summaries: list[Summary], meta: dict[str, Any]) -> str:
         for s in sorted(group, key=lambda s: -(s.rps or 0)):
             extra = f" {_fmt(s.body_mb_s, ',.0f')} |" if uploads else ""
             extra += f" {_kept(s)} |" if kept else ""
-            extra += f" {_fmt(s.client_cores, '.2f')} |" if uploads or kept else ""
+            extra += f" {_fmt(s.client_cores, '.2f')} |" if client else ""
             lines.append(
                 f"| {s.server} | {_rate(s.rps)} | {_fmt(s.ratio, '.2f')} |{extra} {_fmt(s.p50_ms, '.2f')} "
                 f"| {_fmt(s.p99_ms, '.2f')} | {_fmt(s.peak_rss_mib, '.1f')} | {s.rounds} | {_status(s)} |"
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _varied(workload: str) -> bool:
+    return workload in WORKLOADS and WORKLOADS[workload].varied
+
+
+def _kind(workload: str) -> str:
+    """How the cell's requests look: every one different, or one repeated (the cache's best case)."""
+    if _varied(workload):
+        return "varied: every request different"
+    return "repeated head: one request over and over, the head cache's best case"
 
 
 def _kept(summary: Summary) -> str:
@@ -129,7 +146,12 @@ def chart(summaries: list[Summary], path: Path, title: str) -> None:
             label = f" {_rate(s.rps)}" if s.rps is not None else " failed"
             ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, label,
                     va="center", fontsize=8)  # fmt: skip
-        ax.set_title(f"{workload}, c={concurrency}", fontsize=10)
+        kind = "varied" if _varied(workload) else "repeated head"
+        ax.set_title(
+            f"{workload}, c={concurrency} ({kind})",
+            fontsize=10,
+            fontweight="bold" if kind == "varied" else None,
+        )
         ax.set_xlabel("requests/s (median)")
         ax.tick_params(axis="y", labelsize=8)
         ax.set_xlim(0, max([*values, 1]) * 1.2)

@@ -390,6 +390,7 @@ class Runner:
             "machine": f"{os.cpu_count()} cores, {cpu}, Linux {platform.release()}",
             "versions": f"Python {platform.python_version()}, {wrk_version}, {packages}",
             "notes": self.notes,
+            "repeated_baseline": str(self.args.repeated_baseline) if self.args.repeated_baseline else None,
         }
 
 

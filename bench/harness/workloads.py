@@ -134,6 +134,7 @@ WORKLOADS: dict[str, Workload] = {
             quick_concurrency=(64,),
             lua="varied.lua",
             kind="varied",
+            baseline="uvicorn-httptools",
             servers=_VARIED_GET_SERVERS,
         ),
         Workload(
@@ -147,6 +148,7 @@ WORKLOADS: dict[str, Workload] = {
             expect=b'{"received":%d}' % len(_PROBE_JSON),
             lua="varied_post.lua",
             kind="varied",
+            baseline="uvicorn-httptools",
             servers=_VARIED_SERVERS,
         ),
         Workload(
@@ -159,6 +161,7 @@ WORKLOADS: dict[str, Workload] = {
             lua="varied.lua",
             lua_vars=(f"close_every = {CLOSE_EVERY}",),
             kind="varied",
+            baseline="uvicorn-httptools",
             servers=_VARIED_SERVERS,
         ),
         Workload(

@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import signal
 import site
 import socket
 import ssl
@@ -17,15 +18,21 @@ import sys
 import sysconfig
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
 from . import __version__
+from ._cgi import cgi_handler_class
 from .config import ServerConfig
 from .server import HTTPServer, ThreadingHTTPServer, inherited_socket, systemd_socket, unix_socket
 from .static import SimpleHTTPRequestHandler
-from .workers import WORKER_ID_ENV, install_signal_handlers, serve_workers
+from .workers import WORKER_ID_ENV, WorkerSupervisor, install_signal_handlers
 
 __all__ = ["load_handler", "main"]
+
+PROG = "python -m aiohttpbase"
+#: What -p accepts: the versions a BaseHTTPRequestHandler answers with.
+PROTOCOLS = ("HTTP/1.0", "HTTP/1.1")
 
 EPILOG = """\
 examples:
@@ -149,93 +156,121 @@ _octal.__name__ = "octal mode"  # argparse names the type in its error: "invalid
 
 def _best_family(host: str | None, port: int) -> tuple[socket.AddressFamily, Any]:
     """Like ``http.server._get_best_family``: what getaddrinfo offers first."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:  # the port is a number, so it is the address
+        raise UsageError(f"-b {host}: not an address to listen on ({exc.strerror})") from None
     family, _type, _proto, _canon, sockaddr = next(iter(infos))
     return family, sockaddr
 
 
+class _Parser(argparse.ArgumentParser):
+    """One line for a bad command line: the error, not the error under the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _at_least(kind: type[Any], minimum: float) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` (int or float), ``minimum`` or more."""
+
+    def convert(text: str) -> Any:
+        value = kind(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum:g} or more, not {text}")
+        return value
+
+    convert.__name__ = kind.__name__  # argparse says "invalid int value" for what is no number
+    return convert
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m aiohttpbase",
+    parser = _Parser(
+        prog=PROG,
         description="Serve http.server request handlers on asyncio + uvloop + h11.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("port", nargs="?", type=int, help="port to listen on (default: 8000)")
     parser.add_argument(
+        "port",
+        nargs="?",
+        type=int,
+        help="port to listen on (default: 8000; as with python -m http.server, a number past 65535 "
+        "wraps around)",
+    )
+    parser.add_argument("--version", action="version", version=f"aiohttpbase {__version__}")
+    listen = parser.add_argument_group("where to listen")
+    listen.add_argument(
         "-b", "--bind", metavar="ADDRESS", help="bind to this address (default: all interfaces)"
     )
-    parser.add_argument(
+    listen.add_argument(
         "--uds", metavar="PATH", help="listen on a UNIX domain socket at PATH instead of a TCP port"
     )
-    parser.add_argument(
+    listen.add_argument(
         "--uds-mode",
         metavar="MODE",
         type=_octal,
         help="permissions of the --uds socket file, in octal, e.g. 660 (default: from the umask)",
     )
-    parser.add_argument(
+    listen.add_argument(
         "--fd",
         metavar="N",
-        type=int,
+        type=_at_least(int, 0),
         help="serve the bound (or listening) socket inherited as file descriptor N",
     )
-    parser.add_argument(
-        "-d", "--directory", default=os.getcwd(), help="serve this directory (default: current directory)"
+    listen.add_argument(
+        "--backlog",
+        metavar="N",
+        type=_at_least(int, 0),
+        default=HTTPServer.request_queue_size,
+        help="connections the kernel queues before they are accepted (default: %(default)s)",
     )
-    parser.add_argument(
+    listen.add_argument(
+        "--reuse-port", action="store_true", help="with --workers: one SO_REUSEPORT socket per worker"
+    )
+    listen.add_argument("--tls-cert", metavar="PATH", help="serve HTTPS with this certificate chain (PEM)")
+    listen.add_argument(
+        "--tls-key", metavar="PATH", help="private key of --tls-cert, if not in the same file"
+    )
+    listen.add_argument("--tls-password-file", metavar="PATH", help="file holding the password of --tls-key")
+    serve = parser.add_argument_group("what to serve")
+    serve.add_argument(
+        "-d",
+        "--directory",
+        metavar="PATH",
+        default=os.getcwd(),
+        help="serve this directory (default: current directory)",
+    )
+    serve.add_argument(
         "-p",
         "--protocol",
         metavar="VERSION",
-        help="protocol_version of the handler (default: the handler's own; HTTP/1.0 for static files)",
+        choices=PROTOCOLS,
+        help="protocol_version of the handler, HTTP/1.0 or HTTP/1.1 "
+        "(default: the handler's own; HTTP/1.0 for static files)",
     )
-    parser.add_argument(
+    serve.add_argument(
         "--handler", metavar="MODULE:CLASS", help="serve this handler class instead of static files"
     )
-    parser.add_argument("--tls-cert", metavar="PATH", help="serve HTTPS with this certificate chain (PEM)")
-    parser.add_argument(
-        "--tls-key", metavar="PATH", help="private key of --tls-cert, if not in the same file"
+    serve.add_argument(
+        "--cgi",
+        action="store_true",
+        help="run CGI scripts in cgi-bin/ and htbin/ of --directory (http.server.CGIHTTPRequestHandler, "
+        "on the thread pool; Python 3.14 and earlier)",
     )
-    parser.add_argument("--tls-password-file", metavar="PATH", help="file holding the password of --tls-key")
-    parser.add_argument(
+    processes = parser.add_argument_group("processes")
+    processes.add_argument(
         "--workers",
-        type=int,
+        type=_at_least(int, 1),
         default=1,
         metavar="N",
-        help="serve from N pre-forked worker processes (default: 1)",
+        help="serve from N pre-forked worker processes (default: 1, this process)",
     )
-    parser.add_argument(
-        "--reuse-port", action="store_true", help="with --workers: one SO_REUSEPORT socket per worker"
-    )
-    parser.add_argument(
-        "--backlog",
-        type=int,
-        default=HTTPServer.request_queue_size,
-        help="listen backlog (default: %(default)s)",
-    )
-    parser.add_argument("--version", action="version", version=f"aiohttpbase {__version__}")
     settings = parser.add_argument_group(
         "server settings", "limits and timeouts (ServerConfig); --threads N runs handlers on N threads"
     )
     for field in dataclasses.fields(ServerConfig):
-        default = field.default
-        if isinstance(default, bool):
-            settings.add_argument(
-                "--" + field.name.replace("_", "-"),
-                action=argparse.BooleanOptionalAction,
-                default=argparse.SUPPRESS,
-                help=f"{field.metadata['help']} (default: {'on' if default else 'off'})",
-            )
-            continue
-        settings.add_argument(
-            "--" + field.name.replace("_", "-"),
-            type=type(default) if default is not None else int,
-            default=argparse.SUPPRESS,  # only flags given on the command line override
-            metavar="N" if default is None or isinstance(default, (int, float)) else "NAME",
-            help=f"{field.metadata['help']} (default: {default})".replace(
-                "%", "%%"
-            ),  # argparse %-formats help
-        )
+        _add_setting(settings, field)
     settings.add_argument(
         "--no-access-log", dest="access_log", action="store_const", const=None, default=argparse.SUPPRESS,
         help="write no access lines",
@@ -247,6 +282,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="level of the aiohttpbase.error and aiohttpbase.workers loggers (default: info)",
     )
     return parser
+
+
+def _add_setting(group: Any, field: dataclasses.Field[Any]) -> None:
+    """The flag of one ``ServerConfig`` field, from its type, default and metadata."""
+    flag = "--" + field.name.replace("_", "-")
+    meta = field.metadata
+    default = field.default
+    if isinstance(default, bool):
+        group.add_argument(
+            flag,
+            action=argparse.BooleanOptionalAction,
+            default=argparse.SUPPRESS,
+            help=f"{meta['help']} (default: {'on' if default else 'off'})",
+        )
+        return
+    shown = meta["unset"] if default is None else default
+    options: dict[str, Any] = {
+        "default": argparse.SUPPRESS,  # only flags given on the command line override
+        "help": f"{meta['help']} (default: {shown})".replace("%", "%%"),  # argparse %-formats help
+    }
+    kind = int if default is None else type(default)
+    if meta["choices"]:
+        options["choices"] = meta["choices"]
+    elif kind in (int, float):
+        options["type"] = _at_least(kind, meta["minimum"])
+        options["metavar"] = meta["metavar"] or ("SECONDS" if kind is float else "N")
+    else:
+        options["metavar"] = meta["metavar"] or "VALUE"
+    group.add_argument(flag, **options)
 
 
 def env_name(action: argparse.Action) -> str | None:
@@ -264,6 +328,7 @@ def parse_args(argv: list[str] | None, environ: Any = None) -> argparse.Namespac
     parser = build_parser()
     args = parser.parse_args(argv)
     _apply_environment(parser, args, argv, os.environ if environ is None else environ)
+    check_args(parser, args)
     return args
 
 
@@ -312,7 +377,9 @@ def _apply_environment(
             continue
         try:
             value = action.type(raw) if callable(action.type) else raw
-        except (ValueError, TypeError, argparse.ArgumentTypeError):
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"{name}={raw!r}: {exc}")
+        except (ValueError, TypeError):
             what = getattr(action.type, "__name__", "value")
             option = "/".join(action.option_strings) or action.dest
             parser.error(f"{name}={raw!r}: not a valid {what} for {option}")
@@ -331,6 +398,19 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(**{name: value for name, value in vars(args).items() if name in names})
 
 
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, as a usage error, values that argparse's types alone cannot judge."""
+    if args.cgi and args.handler:
+        parser.error("--cgi and --handler name different handlers: give one of them")
+    if args.cgi and cgi_handler_class() is None:
+        parser.error(
+            f"--cgi: Python {sys.version_info.major}.{sys.version_info.minor} has no "
+            "http.server.CGIHTTPRequestHandler (removed in 3.15)"
+        )
+    if not args.handler and not os.path.isdir(args.directory):
+        parser.error(f"argument -d/--directory: no such directory: {args.directory}")
+
+
 def make_server(args: argparse.Namespace) -> HTTPServer:
     handler: Any
     if args.handler:
@@ -338,10 +418,13 @@ def make_server(args: argparse.Namespace) -> HTTPServer:
         if args.protocol:
             handler.protocol_version = args.protocol
     else:
-        handler = functools.partial(SimpleHTTPRequestHandler, directory=args.directory)
-        SimpleHTTPRequestHandler.protocol_version = args.protocol or "HTTP/1.0"
+        static: Any = cgi_handler_class() if args.cgi else SimpleHTTPRequestHandler
+        assert static is not None  # check_args refused --cgi where there is no CGI
+        handler = functools.partial(static, directory=args.directory)
+        static.protocol_version = args.protocol or "HTTP/1.0"
     config = config_from_args(args)
-    base = ThreadingHTTPServer if "threads" in vars(args) else HTTPServer
+    # CGI scripts run as child processes the handler waits for: on a thread, not the loop.
+    base = ThreadingHTTPServer if "threads" in vars(args) or args.cgi else HTTPServer
     tls = _tls_context(args)
     sock = _listening_socket(args)
 
@@ -402,7 +485,8 @@ def _listening_socket(args: argparse.Namespace) -> socket.socket | None:
         if not args.uds.startswith("\0"):
             args.uds_inode = os.stat(args.uds).st_ino
         return sock
-    args.listening = f"port {8000 if args.port is None else args.port}"
+    port = 8000 if args.port is None else args.port
+    args.listening = f"{args.bind} port {port}" if args.bind else f"port {port}"
     return None
 
 
@@ -428,13 +512,36 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
             password = Path(args.tls_password_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise UsageError(f"cannot read --tls-password-file: {exc}") from exc
+    texts = {}
+    for option, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if path is None:
+            continue
+        try:
+            texts[option] = Path(path).read_text(encoding="latin-1")
+        except OSError as exc:
+            raise UsageError(f"cannot read {option} {path}: {exc.strerror or exc}") from None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
         context.load_cert_chain(args.tls_cert, args.tls_key, password)
-    except (OSError, ssl.SSLError) as exc:
-        raise UsageError(f"cannot load the TLS certificate or key: {exc}") from exc
+    except ssl.SSLError as exc:
+        raise UsageError(_tls_problem(args, texts, exc)) from None
     context.set_alpn_protocols(["http/1.1"])
     return context
+
+
+def _tls_problem(args: argparse.Namespace, texts: dict[str, str], exc: ssl.SSLError) -> str:
+    """What is wrong with --tls-cert/--tls-key, said better than OpenSSL's "PEM lib"."""
+    cert, key = args.tls_cert, args.tls_key
+    if "-----BEGIN CERTIFICATE-----" not in texts["--tls-cert"]:
+        return f"--tls-cert {cert}: no PEM certificate in it"
+    if key is None and "PRIVATE KEY-----" not in texts["--tls-cert"]:
+        return f"--tls-cert {cert} holds no private key: give it with --tls-key"
+    if key is not None and "PRIVATE KEY-----" not in texts["--tls-key"]:
+        return f"--tls-key {key}: no PEM private key in it"
+    if exc.reason == "KEY_VALUES_MISMATCH":
+        return f"--tls-key {key} is not the private key of --tls-cert {cert}"
+    keyed = f" with --tls-key {key}" if key else ""
+    return f"cannot load --tls-cert {cert}{keyed}: {exc.reason or exc} (a wrong --tls-password-file?)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -447,35 +554,54 @@ def main(argv: list[str] | None = None) -> int:
         server = make_server(args)
     except (UsageError, ValueError) as exc:
         _remove_uds_file(args)
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         _remove_uds_file(args)
         where = getattr(args, "listening", f"port {args.port}")
-        print(f"error: cannot listen on {where}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"{PROG}: error: cannot listen on {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     try:
         with server:
             print(_banner(server, args), flush=True)
-            if args.workers > 1:
-                # SIGHUP starts new workers (importing --handler afresh), then stops the old
-                # ones; SIGUSR1 reopens --access-log FILE; workers stop when the supervisor dies.
-                on_reload = None
-                if args.handler:
-                    on_reload = _handler_reloader(args.handler, args.protocol, modules_before)
-                return serve_workers(server, args.workers, reuse_port=args.reuse_port, on_reload=on_reload)
-            # SIGTERM, Ctrl-C and SIGHUP stop gracefully: in-flight requests finish, then exit 0;
-            # SIGUSR1 reopens --access-log FILE.
-            restore = install_signal_handlers(server)
-            try:
-                server.serve_forever()
-            except KeyboardInterrupt:  # a second Ctrl-C cuts the graceful wait short
-                print("\nKeyboard interrupt received, exiting.")
-            finally:
-                restore()
+            status, interrupted = _serve(server, args, modules_before)
     finally:
         _remove_uds_file(args)  # workers never get here: they end with os._exit
-    return 0
+    if interrupted:  # as python -m http.server says on Ctrl-C
+        print("\nKeyboard interrupt received, exiting.", flush=True)
+    return status
+
+
+def _serve(server: HTTPServer, args: argparse.Namespace, modules_before: set[str]) -> tuple[int, bool]:
+    """Serve until a signal stops it: ``(exit status, whether it was Ctrl-C)``."""
+    if args.workers > 1:
+        # SIGHUP starts new workers (importing --handler afresh), then stops the old
+        # ones; SIGUSR1 reopens --access-log FILE; workers stop when the supervisor dies.
+        on_reload = None
+        if args.handler:
+            on_reload = _handler_reloader(args.handler, args.protocol, modules_before)
+        supervisor = WorkerSupervisor(server, args.workers, reuse_port=args.reuse_port, on_reload=on_reload)
+        status = supervisor.run()
+        return status, supervisor.stop_signal == signal.SIGINT
+    # SIGTERM, Ctrl-C and SIGHUP stop gracefully: in-flight requests finish, then exit 0;
+    # SIGUSR1 reopens --access-log FILE.
+    restore = install_signal_handlers(server)
+    graceful = signal.getsignal(signal.SIGINT)
+    assert callable(graceful)  # the handler install_signal_handlers just set
+    interrupts: list[int] = []
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        interrupts.append(signum)
+        graceful(signum, frame)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:  # a second Ctrl-C cuts the graceful wait short
+        interrupts.append(signal.SIGINT)
+    finally:
+        restore()
+    return 0, bool(interrupts)
 
 
 def _banner(server: HTTPServer, args: argparse.Namespace) -> str:

@@ -12,8 +12,14 @@ from typing import Any
 __all__ = ["ServerConfig"]
 
 
-def _setting(default: Any, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help})
+def _setting(
+    default: Any, help: str, *, unset: str = "", minimum: float = 0, choices: Any = None, metavar: str = ""
+) -> Any:
+    """A field whose metadata the command line reads: ``help``; ``unset``, what a default of
+    ``None`` means (shown as the default); the ``minimum`` a number may be; ``choices``;
+    ``metavar``, what the value is (``PATH``) where ``N`` would not say."""
+    metadata = {"help": help, "unset": unset, "minimum": minimum, "choices": choices, "metavar": metavar}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass
@@ -32,7 +38,9 @@ class ServerConfig:
     max_header_fields: int = _setting(
         100, "most header fields in a request; more gets 431 (http.client's 100)"
     )
-    max_body_bytes: int | None = _setting(None, "largest request body in any mode; larger gets 413")
+    max_body_bytes: int | None = _setting(
+        None, "largest request body in any mode; larger gets 413", unset="no limit"
+    )
     max_buffered_body_bytes: int = _setting(
         64 * 1024 * 1024, "largest body buffered for a handler running on the event loop; larger gets 413"
     )
@@ -41,10 +49,12 @@ class ServerConfig:
         "read a chunked request body whole (in memory up to 1 MiB, then a temporary file) before "
         "the handler runs, and give it Content-Length; off: threaded handlers stream it",
     )
-    limit_concurrency: int | None = _setting(None, "most open connections; more are answered 503 and closed")
-    threads: int = _setting(64, "worker threads of a ThreadingHTTPServer")
+    limit_concurrency: int | None = _setting(
+        None, "most open connections; more are answered 503 and closed", unset="no limit", minimum=1
+    )
+    threads: int = _setting(64, "worker threads of a ThreadingHTTPServer", minimum=1)
     max_queued_requests: int | None = _setting(
-        None, "requests allowed to wait for a free thread; more get 503"
+        None, "requests allowed to wait for a free thread; more get 503", unset="no limit"
     )
     slow_handler_warning: float = _setting(
         0.1, "seconds an inline handler may hold the event loop before a warning names it"
@@ -65,16 +75,22 @@ class ServerConfig:
         10.0, "seconds in-flight requests get to finish after shutdown or SIGTERM"
     )
     access_log: str | None = _setting(
-        "-", "where access lines go: - for stderr (through the aiohttpbase.access logger), or a file"
+        "-",
+        "where access lines go: - for stderr (through the aiohttpbase.access logger), or a file",
+        metavar="PATH",
     )
     access_log_format: str = _setting(
-        '%h - - [%t] "%r" %s -', "access line format with Apache/gunicorn atoms; see aiohttpbase.logs"
+        '%h - - [%t] "%r" %s -',
+        "access line format with Apache/gunicorn atoms; see aiohttpbase.logs",
+        metavar="FORMAT",
     )
     proxy_headers: bool = _setting(
         False, "take the client address from X-Forwarded-For / Forwarded sent by a trusted proxy"
     )
     forwarded_allow_ips: str = _setting(
-        "127.0.0.1,::1", "comma-separated addresses or networks trusted to send proxy headers; * for any"
+        "127.0.0.1,::1",
+        "comma-separated addresses or networks trusted to send proxy headers; * for any",
+        metavar="IPS",
     )
     head_cache: int = _setting(
         0,
@@ -82,7 +98,9 @@ class ServerConfig:
         "byte for byte, costs up to 6 % when every head differs); 0 parses every head",
     )
     parser: str = _setting(
-        "auto", "request parser: h11 (the reference), httptools, or auto (fastest installed)"
+        "auto",
+        "request parser: h11 (the reference), httptools, or auto (fastest installed)",
+        choices=("auto", "h11", "httptools"),
     )
 
     def replace(self, **changes: Any) -> ServerConfig:

@@ -316,6 +316,8 @@ class WorkerSupervisor:
         self._reopen_requested = False
         self._stopping = False
         self._force = False
+        #: The signal that stopped ``run()`` (SIGTERM or SIGINT), if one did.
+        self.stop_signal: signal.Signals | None = None
         self._pid = os.getpid()
         self._wake_r = self._wake_w = -1
         self._ready_r = self._ready_w = -1  # workers write "<pid>\n" when about to serve
@@ -409,7 +411,8 @@ class WorkerSupervisor:
             # A second Ctrl-C means "now": do not wait out the grace period.
             force = signum == signal.SIGINT and self._stopping
             if not self._stopping:
-                logger.info("%s received: stopping %d workers", signal.Signals(signum).name, self.workers)
+                self.stop_signal = signal.Signals(signum)
+                logger.info("%s received: stopping %d workers", self.stop_signal.name, self.workers)
             self.stop(force=force)
 
         def on_child(signum: int, frame: FrameType | None) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.client
+import http.server
+import os
 import re
 import signal
 import socket
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import aiohttpbase
+from aiohttpbase import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,22 +75,90 @@ def test_bad_handler_values_are_clear_errors(value: str, message: str) -> None:
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_unknown_parser_is_a_clear_error() -> None:
-    result = run("--parser", "nope", "0")
-    assert (
-        result.returncode != 0
-        and "unknown parser 'nope'" in result.stderr
-        and "Traceback" not in result.stderr
-    )
+def one_line_error(result: subprocess.CompletedProcess[str], status: int = 2) -> str:
+    """The single line a refused command line prints, checked to be only that."""
+    assert result.returncode == status, result
+    assert "Traceback" not in result.stderr and not result.stdout, result
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m aiohttpbase: error: "), result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--threads", "0"], "argument --threads: must be 1 or more, not 0"),
+        (["--workers", "0"], "argument --workers: must be 1 or more, not 0"),
+        (["--workers", "-1"], "argument --workers: must be 1 or more, not -1"),
+        (["--workers", "two"], "argument --workers: invalid int value: 'two'"),
+        (["-b", "999.1.1.1"], "-b 999.1.1.1: not an address to listen on"),
+        (
+            ["-p", "HTTP/2"],
+            "argument -p/--protocol: invalid choice: 'HTTP/2' (choose from HTTP/1.0, HTTP/1.1)",
+        ),
+        (["--timeout-keep-alive", "-1"], "argument --timeout-keep-alive: must be 0 or more, not -1"),
+        (["--timeout-graceful-shutdown", "-0.5"], "must be 0 or more, not -0.5"),
+        (["--max-body-bytes", "-1"], "argument --max-body-bytes: must be 0 or more, not -1"),
+        (["--limit-concurrency", "0"], "argument --limit-concurrency: must be 1 or more, not 0"),
+        (["--backlog", "-5"], "argument --backlog: must be 0 or more, not -5"),
+        (["-d", "/nonexistent/dir"], "argument -d/--directory: no such directory: /nonexistent/dir"),
+        (
+            ["--parser", "nope"],
+            "argument --parser: invalid choice: 'nope' (choose from auto, h11, httptools)",
+        ),
+        (["--cgi", "--handler", "examples/seed.py:S"], "--cgi and --handler name different handlers"),
+    ],
+)
+def test_bad_values_are_one_line_usage_errors(args: list[str], message: str) -> None:
+    line = one_line_error(run(*args, "0"))
+    # Compared without quotes: Python 3.12.8 and later stopped quoting argparse's choices.
+    assert message.replace("'", "") in line.replace("'", "")
+
+
+def test_bad_values_from_the_environment_name_the_variable() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "aiohttpbase", "0"], capture_output=True, text=True, timeout=30,
+        env={**os.environ, "AIOHTTPBASE_THREADS": "0"},
+    )  # fmt: skip
+    assert "AIOHTTPBASE_THREADS='0': must be 1 or more, not 0" in one_line_error(result)
+
+
+def test_tls_problems_name_the_file(certificate: tuple[Path, Path], tmp_path: Path) -> None:
+    cert, key = certificate
+    missing = tmp_path / "missing.pem"
+    other_key = tmp_path / "other-key.pem"
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(other_key)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    cases = [
+        (["--tls-cert", str(missing)], f"cannot read --tls-cert {missing}: No such file or directory"),
+        (["--tls-cert", str(cert), "--tls-key", str(missing)], f"cannot read --tls-key {missing}"),
+        (["--tls-cert", str(cert)], f"--tls-cert {cert} holds no private key: give it with --tls-key"),
+        (["--tls-cert", str(key)], f"--tls-cert {key}: no PEM certificate in it"),
+        (["--tls-cert", str(cert), "--tls-key", str(cert)], f"--tls-key {cert}: no PEM private key in it"),
+        (["--tls-cert", str(cert), "--tls-key", str(other_key)],
+         f"--tls-key {other_key} is not the private key of --tls-cert {cert}"),
+    ]  # fmt: skip
+    for args, message in cases:
+        assert message in one_line_error(run("-b", "127.0.0.1", *args, "0")), args
 
 
 def test_port_in_use_is_a_clear_error() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        result = run("-b", "127.0.0.1", str(taken.getsockname()[1]))
-    assert result.returncode == 1
-    assert "cannot listen on port" in result.stderr and "Traceback" not in result.stderr
+        port = taken.getsockname()[1]
+        result = run("-b", "127.0.0.1", str(port))
+    line = one_line_error(result, status=1)
+    assert f"cannot listen on 127.0.0.1 port {port}: Address already in use" in line
+
+
+def test_a_port_past_65535_wraps_around_as_in_the_stdlib() -> None:
+    """``python -m http.server 99999`` listens on 99999 - 65536; so does aiohttpbase (documented)."""
+    stdlib_family, stdlib_address = http.server._get_best_family("127.0.0.1", 99999)  # type: ignore[attr-defined]
+    family, address = cli._best_family("127.0.0.1", 99999)
+    assert (family, address) == (stdlib_family, stdlib_address) and address[1] == 99999 - 65536
 
 
 def test_serves_a_directory_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
@@ -157,3 +228,55 @@ def test_workers_two_processes_serve(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_says_what_the_stdlib_says_and_exits_0(tmp_path: Path, workers: str) -> None:
+    proc, port = start("-d", str(tmp_path), "--workers", workers)
+    try:
+        assert get(port).status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert out.endswith("\nKeyboard interrupt received, exiting.\n"), out
+    assert "Traceback" not in err
+
+
+CGI_SCRIPT = """\
+import os, sys
+body = sys.stdin.read(int(os.environ.get("CONTENT_LENGTH") or 0))
+print("Content-Type: text/plain")
+print("X-Script: yes")
+print()
+print(f"{os.environ['REQUEST_METHOD']} query={os.environ.get('QUERY_STRING')} body={body} pid={os.getpid()}")
+"""
+
+
+def test_cgi_runs_scripts_where_python_has_cgi(tmp_path: Path) -> None:
+    if not hasattr(http.server, "CGIHTTPRequestHandler"):  # Python 3.15 removed it
+        message = one_line_error(run("--cgi", "-d", str(tmp_path), "0"))
+        assert "has no http.server.CGIHTTPRequestHandler (removed in 3.15)" in message
+        return
+    (tmp_path / "cgi-bin").mkdir()
+    script = tmp_path / "cgi-bin" / "hello.py"
+    script.write_text(CGI_SCRIPT)
+    script.chmod(0o755)
+    (tmp_path / "index.txt").write_text("static still served")
+    proc, port = start("--cgi", "-d", str(tmp_path), "--threads", "4")
+    try:
+        answer = get(port, "/cgi-bin/hello.py?a=1")
+        assert answer.status == 200 and answer.getheader("X-Script") == "yes"
+        text = answer.body.decode()  # type: ignore[attr-defined]
+        assert text.startswith("GET query=a=1 body= pid=") and int(text.split("pid=")[1]) != proc.pid
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("POST", "/cgi-bin/hello.py", body=b"x=2", headers={"Content-Type": "text/plain"})
+        posted = conn.getresponse()
+        assert posted.status == 200 and posted.read().startswith(b"POST query= body=x=2 ")
+        conn.close()
+        assert get(port, "/index.txt").body == b"static still served"  # type: ignore[attr-defined]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "CGI script exited OK" in err

@@ -1,93 +1,30 @@
-"""One request and its response, and the phases a connection moves through.
+"""One request and its response, as a connection serves it.
 
-Theory of operation: a connection serves one ``Exchange`` at a time.  Where it stands is
-one ``Phase``, changed only through ``TRANSITIONS``, the table below -- the connection's
-state machine written down in one place, in the manner of h11's ``_state.py``:
+Theory of operation: a connection serves one ``Exchange`` at a time, from its head to the
+end of its response.  The exchange holds what the connection learns along the way: where
+the handler runs (``mode``), whether the body is read whole first (``buffered``), the
+handler object, its streams, and the facts ``HTTPCore.finish_response`` weighs to decide
+about keep-alive (``must_close``, ``dispatch_ok``, ``body_complete``).
 
-====================  ==============  ===============================================
-from                  on              to
-====================  ==============  ===============================================
-IDLE                  DATA            HEAD        the first byte of a request arrived
-IDLE, HEAD            REQUEST         BODY        a complete head (its body may be empty)
-BODY                  BODY_END        RESPONDING  the body is in: the response can end
-RESPONDING            RESPONSE_END    DONE        the response is complete
-DONE                  NEXT            IDLE        keep-alive: on to the next request
-DONE                  CLOSE           MUST_CLOSE  the response ends the connection
-BODY                  RESPONSE_END    DONE        answered before the body's end (then CLOSE)
-RESPONDING            SWITCH          SWITCHED    a handler took the connection over
-any but CLOSED        END             MUST_CLOSE  ends now: a refusal, timeout, shutdown
-any                   LOST            CLOSED      the transport is gone
-====================  ==============  ===============================================
-
-The handler runs beside this: inline handlers start in ``RESPONDING`` (after the body is
-buffered), threaded and ``async`` ones in ``BODY`` (while it streams in), so "the handler
-is running" is a fact of the exchange (``Exchange.running``), not a phase.
-
-``keep_alive_after`` is the only place that decides whether a connection carries another
-request; the inputs it weighs come from the request (``RequestHead.keep_alive``), from
-the response's framing (``ResponseWriter.finish``) and from the handler
-(``close_connection``, set by the stdlib's own rules in ``HandlerBridge.prepare``).
+A body read whole (``buffered``) is gathered by ``take_body`` -- in memory, moved to a
+temporary file once a chunked body passes ``SPOOL_BYTES`` -- and handed to the handler by
+``hand_over_body``: a decoded chunked body is announced by Content-Length instead of
+Transfer-Encoding (trailers dropped), as nginx does for the stdlib's handlers.
 """
 
 from __future__ import annotations
 
-import enum
+import io
+import tempfile
 from typing import Any, Final
 
 from ._events import RequestHead
 
-__all__ = ["TRANSITIONS", "Exchange", "Phase", "Step", "advance", "keep_alive_after"]
+__all__ = ["SPOOL_BYTES", "Exchange"]
 
-
-# IntEnums: a phase is compared and looked up on every request, and int's C-level hash
-# and comparisons cost a fraction of Enum's, which hashes through Python code.
-class Phase(enum.IntEnum):
-    IDLE = 0
-    HEAD = 1
-    BODY = 2
-    RESPONDING = 3
-    DONE = 4
-    SWITCHED = 5
-    # The connection is ending from here on (``HTTPConnection.closing``).
-    MUST_CLOSE = 6
-    CLOSED = 7
-
-
-class Step(enum.IntEnum):
-    DATA = 0
-    REQUEST = 1
-    BODY_END = 2
-    RESPONSE_END = 3
-    NEXT = 4
-    CLOSE = 5
-    SWITCH = 6
-    END = 7
-    LOST = 8
-
-
-_P, _S = Phase, Step
-TRANSITIONS: Final[dict[tuple[Phase, Step], Phase]] = {
-    (_P.IDLE, _S.DATA): _P.HEAD,
-    (_P.IDLE, _S.REQUEST): _P.BODY,
-    (_P.HEAD, _S.REQUEST): _P.BODY,
-    (_P.BODY, _S.BODY_END): _P.RESPONDING,
-    (_P.RESPONDING, _S.RESPONSE_END): _P.DONE,
-    (_P.DONE, _S.NEXT): _P.IDLE,
-    (_P.DONE, _S.CLOSE): _P.MUST_CLOSE,
-    (_P.RESPONDING, _S.SWITCH): _P.SWITCHED,
-    # A response that ends before its request's body (refused, failed): then closing.
-    (_P.BODY, _S.RESPONSE_END): _P.DONE,
-    **{(phase, _S.END): _P.MUST_CLOSE for phase in Phase if phase is not _P.CLOSED},
-    **{(phase, _S.LOST): _P.CLOSED for phase in Phase},
-}
-
-
-def advance(phase: Phase, step: Step) -> Phase:
-    """The phase after ``step``; a step the table does not allow is a bug, and raises."""
-    try:
-        return TRANSITIONS[phase, step]
-    except KeyError:
-        raise RuntimeError(f"connection in phase {phase.name} cannot take step {step.name}") from None
+#: A chunked body read whole before its handler runs moves from memory to a temporary
+#: file once it is larger than this.
+SPOOL_BYTES: Final = 1 << 20
 
 
 class Exchange:
@@ -148,20 +85,31 @@ class Exchange:
         self.reader: Any = None
         self.sink: Any = None
 
+    def take_body(self, data: bytes, limit: int) -> bool:
+        """Add ``data`` to a body read whole; False once it would pass ``limit`` bytes."""
+        body = self.body
+        size = body.tell() + len(data)
+        if size > limit:
+            return False
+        if size > SPOOL_BYTES and type(body) is io.BytesIO and self.head.content_length is None:
+            spilled = tempfile.TemporaryFile()  # noqa: SIM115 (closed with rfile, or with the exchange)
+            spilled.write(body.getbuffer())
+            self.body = body = spilled
+        body.write(data)
+        return True
 
-def keep_alive_after(exchange: Exchange, framing_allows: bool, shutting_down: bool) -> bool:
-    """Whether the connection carries another request after ``exchange``'s response.
-
-    ``framing_allows``: the response is length-delimited and the request did not ask to
-    close (``ResponseWriter.finish``).
-    """
-    handler = exchange.handler
-    return (
-        framing_allows
-        and not exchange.must_close
-        # Refused or failed, or the body never ended: the client may still be sending it.
-        and exchange.dispatch_ok
-        and exchange.body_complete
-        and not (handler is not None and handler.close_connection)
-        and not shutting_down
-    )
+    def hand_over_body(self, proxy: Any, wfile: Any) -> None:
+        """Make the body read whole the handler's ``rfile`` (and ``wfile`` its stream)."""
+        body = self.body
+        length = body.tell()
+        body.seek(0)
+        proxy.rfile = body
+        proxy.wfile = wfile
+        handler = self.handler
+        if handler is not None:
+            handler.rfile = body
+            handler.wfile = wfile
+            if self.head.content_length is None:
+                headers = handler.headers
+                del headers["Transfer-Encoding"]
+                headers["Content-Length"] = str(length)

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import signal
+import sys
 import traceback
 from typing import Any
 
@@ -29,7 +30,7 @@ from gunicorn.workers.base import Worker  # type: ignore[import-untyped,import-n
 from . import logs
 from .config import ServerConfig
 from .server import HTTPServer, ThreadingHTTPServer, new_event_loop
-from .workers import _WORKER_SETTLE, _stop_accepting_then_shutdown
+from .workers import _WORKER_SETTLE, _stop_accepting_then_shutdown, after_requests
 
 __all__ = ["GunicornWorker", "gunicorn_access_format"]
 
@@ -232,9 +233,9 @@ class GunicornWorker(Worker):  # type: ignore[misc]
 
     async def _serve(self) -> None:
         self.servers = [self._make_server(listener) for listener in self.sockets]
-        for server in self.servers:
-            # Counted as responses complete, for --max-requests.
-            server._ensure_state().request_done.append(self._request_done)
+        if self.max_requests < sys.maxsize:  # gunicorn's "no limit"
+            reason = f"max requests ({self.max_requests}) reached: autorestarting"
+            after_requests(self.servers, self.max_requests, lambda: self._stop(reason))
         tasks = [asyncio.ensure_future(server.serve()) for server in self.servers]
         interval = min(1.0, self.timeout / 2) if self.timeout else 1.0
         while True:
@@ -251,11 +252,6 @@ class GunicornWorker(Worker):  # type: ignore[misc]
                 self._stop("a server stopped")
         for task in tasks:
             task.result()  # raise what a server raised
-
-    def _request_done(self, exchange: Any, status: int, size: int, logged: bool) -> None:
-        self.nr += 1
-        if self.nr >= self.max_requests and not self._stopping:
-            self._stop(f"max requests ({self.max_requests}) reached: autorestarting")
 
     def _on_stop_signal(self, sig: signal.Signals) -> None:
         self._stop(f"{sig.name} received")

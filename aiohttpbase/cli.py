@@ -26,7 +26,13 @@ from ._cgi import cgi_handler_class
 from .config import ServerConfig
 from .server import HTTPServer, ThreadingHTTPServer, inherited_socket, systemd_socket, unix_socket
 from .static import SimpleHTTPRequestHandler
-from .workers import WORKER_ID_ENV, WorkerSupervisor, install_signal_handlers
+from .workers import (
+    WORKER_ID_ENV,
+    WorkerSupervisor,
+    after_requests,
+    install_signal_handlers,
+    request_limit,
+)
 
 __all__ = ["load_handler", "main"]
 
@@ -266,6 +272,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="serve from N pre-forked worker processes (default: 1, this process)",
     )
+    processes.add_argument(
+        "--limit-max-requests",
+        type=_at_least(int, 1),
+        metavar="N",
+        help="stop gracefully after N requests; with --workers the supervisor starts a new "
+        "worker in its place (default: no limit)",
+    )
+    processes.add_argument(
+        "--limit-max-requests-jitter",
+        type=_at_least(int, 0),
+        default=0,
+        metavar="N",
+        help="add a random 0..N to each process's --limit-max-requests, so workers do not all "
+        "restart at once (default: 0)",
+    )
     settings = parser.add_argument_group(
         "server settings", "limits and timeouts (ServerConfig); --threads N runs handlers on N threads"
     )
@@ -407,6 +428,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             f"--cgi: Python {sys.version_info.major}.{sys.version_info.minor} has no "
             "http.server.CGIHTTPRequestHandler (removed in 3.15)"
         )
+    if args.limit_max_requests_jitter and args.limit_max_requests is None:
+        parser.error("--limit-max-requests-jitter needs --limit-max-requests")
     if not args.handler and not os.path.isdir(args.directory):
         parser.error(f"argument -d/--directory: no such directory: {args.directory}")
 
@@ -580,9 +603,24 @@ def _serve(server: HTTPServer, args: argparse.Namespace, modules_before: set[str
         on_reload = None
         if args.handler:
             on_reload = _handler_reloader(args.handler, args.protocol, modules_before)
-        supervisor = WorkerSupervisor(server, args.workers, reuse_port=args.reuse_port, on_reload=on_reload)
+        supervisor = WorkerSupervisor(
+            server,
+            args.workers,
+            reuse_port=args.reuse_port,
+            on_reload=on_reload,
+            limit_max_requests=args.limit_max_requests,
+            limit_max_requests_jitter=args.limit_max_requests_jitter,
+        )
         status = supervisor.run()
         return status, supervisor.stop_signal == signal.SIGINT
+    limit = request_limit(args.limit_max_requests, args.limit_max_requests_jitter)
+    if limit is not None:
+
+        def stop() -> None:
+            logging.getLogger("aiohttpbase.workers").info("served %d requests: stopping", limit)
+            server.request_shutdown()
+
+        after_requests([server], limit, stop)
     # SIGTERM, Ctrl-C and SIGHUP stop gracefully: in-flight requests finish, then exit 0;
     # SIGUSR1 reopens --access-log FILE.
     restore = install_signal_handlers(server)

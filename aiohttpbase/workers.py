@@ -55,6 +55,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import random
 import select
 import signal
 import socket
@@ -63,7 +64,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -77,7 +78,9 @@ __all__ = [
     "GunicornWorker",
     "RestartBackoff",
     "WorkerSupervisor",
+    "after_requests",
     "install_signal_handlers",
+    "request_limit",
     "request_shutdown",
     "serve_workers",
 ]
@@ -154,6 +157,38 @@ def install_signal_handlers(
 #: In a worker, how long the listener is closed before idle connections are: see
 #: ``_stop_accepting_then_shutdown``.
 _WORKER_SETTLE = 0.2
+
+#: How a worker that reached its request limit exits, so the supervisor replaces it at
+#: once and without calling it a crash (EX_TEMPFAIL: "try again").
+_EXIT_REQUEST_LIMIT = 75
+
+
+def request_limit(limit: int | None, jitter: int = 0) -> int | None:
+    """``limit`` plus a random 0..``jitter`` (``None``: no limit), so that processes
+    started together do not all reach their limit, and restart, at the same moment."""
+    if limit is None:
+        return None
+    return limit + random.randint(0, jitter)
+
+
+def after_requests(servers: Iterable[Any], limit: int, action: Callable[[], None]) -> None:
+    """Call ``action()`` once, on the event loop, when ``limit`` responses of ``servers``,
+    counted together, have completed.
+
+    For ``--limit-max-requests`` and gunicorn's ``--max-requests``: ``action`` stops the
+    process gracefully, so the requests in flight at that moment still complete.  Call
+    before the servers serve and after their handler class is final.
+    """
+    done = 0
+
+    def count(*_details: Any) -> None:
+        nonlocal done
+        done += 1
+        if done == limit:
+            action()
+
+    for server in servers:
+        server._ensure_state().request_done.append(count)
 
 
 def _install_process_handlers(
@@ -281,6 +316,8 @@ class WorkerSupervisor:
         handle_signals: bool = True,
         on_reload: Callable[[Any], None] | None = None,
         reload_timeout: float = 30.0,
+        limit_max_requests: int | None = None,
+        limit_max_requests_jitter: int = 0,
     ) -> None:
         if workers < 1:
             raise ValueError("serve_workers needs at least one worker")
@@ -302,6 +339,8 @@ class WorkerSupervisor:
         self.handle_signals = handle_signals
         self.on_reload = on_reload
         self.reload_timeout = reload_timeout
+        self.limit_max_requests = limit_max_requests
+        self.limit_max_requests_jitter = limit_max_requests_jitter
         self._slots = [_Slot(i) for i in range(workers)]
         # Read now: with reuse_port the supervisor closes its socket after the first forks,
         # and workers started later still need to know what to bind.
@@ -499,6 +538,16 @@ class WorkerSupervisor:
             if dead_pid is None or self._stopping:
                 continue
             uptime = time.monotonic() - slot.started
+            if slot.exit_code == _EXIT_REQUEST_LIMIT:  # planned: replace at once, no back-off
+                slot.restart_at = time.monotonic()
+                slot.quick_deaths = 0
+                logger.info(
+                    "worker %d (pid %d) reached its request limit after %.1f s; starting a new one",
+                    slot.worker_id,
+                    dead_pid,
+                    uptime,
+                )
+                continue
             delay, slot.quick_deaths = self.backoff.delay(uptime, slot.quick_deaths)
             slot.restart_at = time.monotonic() + delay
             logger.warning(
@@ -674,7 +723,7 @@ class WorkerSupervisor:
                 os.waitpid(slot.pid, 0)  # prompt after SIGKILL
             slot.pid = None
             clean = False
-        clean = clean and all(slot.exit_code in (0, None) for slot in stopping)
+        clean = clean and all(slot.exit_code in (0, None, _EXIT_REQUEST_LIMIT) for slot in stopping)
         return 0 if clean else 1
 
     # -- in the child ----------------------------------------------------------------------
@@ -712,9 +761,21 @@ class WorkerSupervisor:
             os.environ[WORKER_ID_ENV] = str(worker_id)
             # SIGINT too: Ctrl-C in a terminal signals the whole process group, and a
             # worker must then drain like on SIGTERM rather than die with KeyboardInterrupt.
-            _install_process_handlers(
-                server, _PROCESS_STOP_SIGNALS, False, _SIGUSR1, settle=min(_WORKER_SETTLE, self.grace)
-            )
+            settle = min(_WORKER_SETTLE, self.grace)
+            _install_process_handlers(server, _PROCESS_STOP_SIGNALS, False, _SIGUSR1, settle=settle)
+            limited = False
+            limit = request_limit(self.limit_max_requests, self.limit_max_requests_jitter)
+            if limit is not None:
+
+                def retire() -> None:
+                    nonlocal limited
+                    limited = True
+                    logger.info(
+                        "worker %d (pid %d) served %d requests: stopping", worker_id, os.getpid(), limit
+                    )
+                    _stop_accepting_then_shutdown(server, settle)
+
+                after_requests([server], limit, retire)
             # Started while the signals are still blocked, so the thread keeps them blocked
             # and they reach the main thread (and wake its loop).
             _watch_supervisor(self._alive_r, self._pid)
@@ -723,7 +784,7 @@ class WorkerSupervisor:
             self._ready_w = -1
             signal.pthread_sigmask(signal.SIG_SETMASK, parent_mask)  # deliver pending signals now
             server.serve_forever(poll_interval=self.poll_interval)
-            code = 0
+            code = _EXIT_REQUEST_LIMIT if limited else 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except BaseException:
@@ -759,6 +820,9 @@ def serve_workers(server: Any, workers: int, **options: Any) -> int:
     ``--handler`` module afresh there.  SIGUSR1 reopens the access log file of
     ``logs.log_to_file`` in the supervisor and in every worker (log rotation).  Workers exit
     by themselves, gracefully, when the supervisor dies, even by SIGKILL.
+
+    ``limit_max_requests``: each worker stops gracefully after that many requests (plus a
+    random 0..``limit_max_requests_jitter``, drawn per worker) and is replaced at once.
 
     ``options`` are ``WorkerSupervisor``'s keywords.  ``reuse_port``: each worker binds its
     own ``SO_REUSEPORT`` socket instead of sharing the

@@ -280,3 +280,91 @@ def test_cgi_runs_scripts_where_python_has_cgi(tmp_path: Path) -> None:
         _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "CGI script exited OK" in err
+
+
+PID_APP = """\
+import os
+from http.server import BaseHTTPRequestHandler
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = str(os.getpid()).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+"""
+
+
+def answering_pids(port: int, count: int, deadline: float) -> list[int]:
+    """The pid behind each of ``count`` requests, each on a new connection; a request
+    refused while a worker is being replaced is tried again until ``deadline``."""
+    pids: list[int] = []
+    while len(pids) < count:
+        try:
+            pids.append(int(get(port).body))  # type: ignore[attr-defined]
+        except OSError:
+            assert time.monotonic() < deadline, pids
+            time.sleep(0.05)
+    return pids
+
+
+def test_limit_max_requests_stops_a_single_process(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(PID_APP)
+    proc, port = start("--handler", f"{tmp_path / 'app.py'}:H", "--limit-max-requests", "3")
+    try:
+        assert answering_pids(port, 3, time.monotonic() + 10) == [proc.pid] * 3
+        _out, err = proc.communicate(timeout=15)  # it stops by itself
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "served 3 requests: stopping" in err, err
+    with pytest.raises(ConnectionRefusedError):
+        get(port)
+
+
+def test_limit_max_requests_with_jitter_stops_within_the_jitter(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(PID_APP)
+    proc, port = start("--handler", f"{tmp_path / 'app.py'}:H", "--limit-max-requests", "2",
+                       "--limit-max-requests-jitter", "2")  # fmt: skip
+    served = 0
+    try:
+        while proc.poll() is None and served < 10:
+            try:
+                get(port)
+            except OSError:
+                break
+            served += 1
+            time.sleep(0.1)  # time for the process to act on its limit
+        _out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    limit = int(re.search(r"served (\d+) requests: stopping", err).group(1))  # type: ignore[union-attr]
+    assert 2 <= limit <= 4 and served == limit and proc.returncode == 0, (served, err)
+
+
+def test_limit_max_requests_replaces_workers(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(PID_APP)
+    proc, port = start("--handler", f"{tmp_path / 'app.py'}:H", "--workers", "2", "--limit-max-requests", "2")
+    try:
+        pids = answering_pids(port, 12, time.monotonic() + 30)
+        # Two workers with no limit would answer everything; with it, each stops after
+        # about two (one more may reach it in the moment it takes to stop accepting).
+        assert len(set(pids)) >= 4, pids
+        assert max(pids.count(pid) for pid in pids) <= 3, pids
+        assert proc.pid not in pids and proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "reached its request limit" in err and "died unexpectedly" not in err, err
+
+
+def test_limit_max_requests_jitter_needs_the_limit() -> None:
+    message = one_line_error(run("--limit-max-requests-jitter", "5", "0"))
+    assert "--limit-max-requests-jitter needs --limit-max-requests" in message

@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from ._cgi import cgi_handler_class
+from ._extra_headers import parse_header, with_default_headers
 from .config import ServerConfig
 from .server import HTTPServer, ThreadingHTTPServer, inherited_socket, systemd_socket, unix_socket
 from .static import SimpleHTTPRequestHandler
@@ -106,9 +107,11 @@ def load_handler(spec: str) -> Any:
     return handler
 
 
-def _handler_reloader(spec: str, protocol: str | None, modules_before: set[str]) -> Callable[[Any], None]:
+def _handler_reloader(
+    spec: str, prepare: Callable[[Any], Any], modules_before: set[str]
+) -> Callable[[Any], None]:
     """What a worker started by a reload (SIGHUP to ``--workers``) runs before it serves:
-    load ``--handler`` again, as its files are now.
+    load ``--handler`` again, as its files are now, and ``prepare`` it as at the start.
 
     The modules imported since ``modules_before`` are imported afresh -- the handler's own
     and the application modules it brought in, but not the standard library's or installed
@@ -131,9 +134,7 @@ def _handler_reloader(spec: str, protocol: str | None, modules_before: set[str])
         except HandlerLoadError as exc:
             print(f"error: reload: {exc}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
-        if protocol:
-            handler.protocol_version = protocol
-        server.RequestHandlerClass = handler
+        server.RequestHandlerClass = prepare(handler)
 
     return reload
 
@@ -264,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run CGI scripts in cgi-bin/ and htbin/ of --directory (http.server.CGIHTTPRequestHandler, "
         "on the thread pool; Python 3.14 and earlier)",
     )
+    serve.add_argument(
+        "--header",
+        metavar="NAME:VALUE",
+        type=parse_header,
+        action="append",
+        help="send this header field with every response unless the handler sends one of that "
+        "name; repeatable (in AIOHTTPBASE_HEADER, one per line)",
+    )
     processes = parser.add_argument_group("processes")
     processes.add_argument(
         "--workers",
@@ -357,9 +366,15 @@ def _given_on_command_line(argv: list[str] | None) -> set[str]:
     """The destinations the command line itself sets (its defaults suppressed)."""
     probe = build_parser()
     unset = object()  # not SUPPRESS for all: argparse type-converts a positional's str default
+    appended = set()  # repeatable options: argparse appends to their default, which must be None
     for action in probe._actions:
-        action.default = unset
-    return {dest for dest, value in vars(probe.parse_args(argv)).items() if value is not unset}
+        if isinstance(action, argparse._AppendAction):
+            action.default = None
+            appended.add(action.dest)
+        else:
+            action.default = unset
+    given = vars(probe.parse_args(argv)).items()
+    return {dest for dest, value in given if value is not unset and not (dest in appended and value is None)}
 
 
 def _apply_environment(
@@ -396,8 +411,13 @@ def _apply_environment(
             elif on:
                 setattr(args, action.dest, action.const)
             continue
+        convert = action.type if callable(action.type) else str
+        value: Any
         try:
-            value = action.type(raw) if callable(action.type) else raw
+            if isinstance(action, argparse._AppendAction):  # repeatable: one value per line
+                value = [convert(line) for line in raw.splitlines() if line.strip()]
+            else:
+                value = convert(raw)
         except argparse.ArgumentTypeError as exc:
             parser.error(f"{name}={raw!r}: {exc}")
         except (ValueError, TypeError):
@@ -434,17 +454,31 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(f"argument -d/--directory: no such directory: {args.directory}")
 
 
+def prepare_handler(args: argparse.Namespace) -> Callable[[Any], Any]:
+    """What the command line does to a ``--handler`` class it loads (at start, and again
+    on a reload): set ``-p``, and add the ``--header`` headers."""
+
+    def prepare(handler: Any) -> Any:
+        if args.protocol:
+            handler.protocol_version = args.protocol
+        if args.header:
+            handler = with_default_headers(handler, args.header)
+        return handler
+
+    return prepare
+
+
 def make_server(args: argparse.Namespace) -> HTTPServer:
     handler: Any
     if args.handler:
-        handler = load_handler(args.handler)
-        if args.protocol:
-            handler.protocol_version = args.protocol
+        handler = prepare_handler(args)(load_handler(args.handler))
     else:
         static: Any = cgi_handler_class() if args.cgi else SimpleHTTPRequestHandler
         assert static is not None  # check_args refused --cgi where there is no CGI
-        handler = functools.partial(static, directory=args.directory)
         static.protocol_version = args.protocol or "HTTP/1.0"
+        if args.header:
+            static = with_default_headers(static, args.header)
+        handler = functools.partial(static, directory=args.directory)
     config = config_from_args(args)
     # CGI scripts run as child processes the handler waits for: on a thread, not the loop.
     base = ThreadingHTTPServer if "threads" in vars(args) or args.cgi else HTTPServer
@@ -602,7 +636,7 @@ def _serve(server: HTTPServer, args: argparse.Namespace, modules_before: set[str
         # ones; SIGUSR1 reopens --access-log FILE; workers stop when the supervisor dies.
         on_reload = None
         if args.handler:
-            on_reload = _handler_reloader(args.handler, args.protocol, modules_before)
+            on_reload = _handler_reloader(args.handler, prepare_handler(args), modules_before)
         supervisor = WorkerSupervisor(
             server,
             args.workers,

@@ -368,3 +368,73 @@ def test_limit_max_requests_replaces_workers(tmp_path: Path) -> None:
 def test_limit_max_requests_jitter_needs_the_limit() -> None:
     message = one_line_error(run("--limit-max-requests-jitter", "5", "0"))
     assert "--limit-max-requests-jitter needs --limit-max-requests" in message
+
+
+HEADER_APP = """\
+from http.server import BaseHTTPRequestHandler
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        if self.path == "/missing":
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Cache-Control", "no-store")  # the handler's own wins over --header
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+"""
+
+
+def test_header_adds_default_response_headers(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(HEADER_APP)
+    proc, port = start("--handler", f"{tmp_path / 'app.py'}:H", "--header", "X-Frame-Options: DENY",
+                       "--header", "Cache-Control:max-age=60", "--header", "X-Empty:")  # fmt: skip
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for _ in range(2):  # two responses on one connection: each gets the defaults once
+            conn.request("GET", "/")
+            response = conn.getresponse()
+            assert response.read() == b"ok"
+            assert response.msg.get_all("X-Frame-Options") == ["DENY"]
+            assert response.msg.get_all("Cache-Control") == ["no-store"]
+            assert response.msg.get_all("X-Empty") == [""]
+        conn.close()
+        error = get(port, "/missing")
+        assert error.status == 404 and error.getheader("X-Frame-Options") == "DENY"
+        assert error.getheader("Cache-Control") == "max-age=60"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    assert proc.returncode == 0
+
+
+def test_header_on_static_files_and_from_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("static")
+    env = {**os.environ, "AIOHTTPBASE_HEADER": "X-One: 1\nX-Two: 2\n"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiohttpbase", "-b", "127.0.0.1", "-d", str(tmp_path), "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        port = int(re.search(r"port (\d+)", proc.stdout.readline()).group(1))  # type: ignore[union-attr]
+        for path, status in (("/a.txt", 200), ("/nope", 404)):
+            response = get(port, path)
+            assert response.status == status
+            assert (response.getheader("X-One"), response.getheader("X-Two")) == ("1", "2")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("NoColon", "'NoColon': give NAME:VALUE"), ("Bad Name: x", "'Bad Name: x': give NAME:VALUE"),
+     (":x", "':x': give NAME:VALUE")],
+)  # fmt: skip
+def test_bad_header_values_are_usage_errors(value: str, message: str) -> None:
+    assert f"argument --header: {message}" in one_line_error(run("--header", value, "0"))

@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 from . import __version__
 from ._cgi import cgi_handler_class
 from ._extra_headers import parse_header, with_default_headers
+from ._reload import RELOADER_FD_ENV, Reloader, missing_watcher
 from .config import ServerConfig
 from .server import HTTPServer, ThreadingHTTPServer, inherited_socket, systemd_socket, unix_socket
 from .static import SimpleHTTPRequestHandler
@@ -282,6 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve from N pre-forked worker processes (default: 1, this process)",
     )
     processes.add_argument(
+        "--reload",
+        action="store_true",
+        help="serve from a child process and start a new one when a Python file of --handler "
+        "changes (its directory, or its top-level package); needs the reload extra (watchfiles)",
+    )
+    processes.add_argument(
+        "--reload-dir",
+        metavar="PATH",
+        action="append",
+        help="with --reload: watch the Python files under PATH too; repeatable",
+    )
+    processes.add_argument(
         "--limit-max-requests",
         type=_at_least(int, 1),
         metavar="N",
@@ -448,6 +461,14 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             f"--cgi: Python {sys.version_info.major}.{sys.version_info.minor} has no "
             "http.server.CGIHTTPRequestHandler (removed in 3.15)"
         )
+    if args.reload:
+        problem = missing_watcher()
+        if problem:
+            parser.error(problem)
+        if args.workers > 1:
+            parser.error("--reload serves from one child process: drop --workers")
+    elif args.reload_dir:
+        parser.error("--reload-dir needs --reload")
     if args.limit_max_requests_jitter and args.limit_max_requests is None:
         parser.error("--limit-max-requests-jitter needs --limit-max-requests")
     if not args.handler and not os.path.isdir(args.directory):
@@ -490,11 +511,7 @@ def make_server(args: argparse.Namespace) -> HTTPServer:
         ssl_context = tls
 
         def server_bind(self) -> None:
-            if args.reuse_port:
-                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            # As the stdlib's DualStackServer: "::" also accepts IPv4 where it can.
-            with contextlib.suppress(Exception):
-                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            _set_bind_options(self.socket, args.reuse_port)
             super().server_bind()
 
     if sock is not None:
@@ -508,6 +525,54 @@ def make_server(args: argparse.Namespace) -> HTTPServer:
     return CommandLineServer(sockaddr[:2], handler, config=config)
 
 
+def _set_bind_options(sock: socket.socket, reuse_port: bool) -> None:
+    """What the command line sets on a TCP socket before binding it."""
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    # As the stdlib's DualStackServer: "::" also accepts IPv4 where it can.
+    with contextlib.suppress(Exception):
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+
+
+def _reload_socket(args: argparse.Namespace) -> socket.socket:
+    """The listening socket a --reload parent makes once and passes to each child."""
+    sock = _listening_socket(args)
+    if sock is not None:
+        return sock
+    family, sockaddr = _best_family(args.bind, 8000 if args.port is None else args.port)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as HTTPServer does
+        _set_bind_options(sock, args.reuse_port)
+        sock.bind(sockaddr[:2])
+        sock.listen(args.backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _reload_paths(args: argparse.Namespace) -> list[str]:
+    """What --reload watches: the --handler file's directory, or the directory of its
+    module's top-level package (found without importing anything), or -d; and --reload-dir."""
+    paths = [os.path.abspath(path) for path in args.reload_dir or ()]
+    target = args.handler.rpartition(":")[0] if args.handler else ""
+    if not target:
+        paths.append(os.path.abspath(args.directory))
+    elif target.endswith(".py") or os.sep in target:
+        paths.append(os.path.dirname(os.path.abspath(target)))
+    else:
+        sys.path.insert(0, os.getcwd())  # where load_handler looks first
+        spec = importlib.util.find_spec(target.partition(".")[0])
+        if spec is not None and spec.submodule_search_locations:
+            paths.append(next(iter(spec.submodule_search_locations)))
+        elif spec is not None and spec.origin:
+            paths.append(os.path.dirname(spec.origin))
+        else:
+            paths.append(os.getcwd())
+    return paths
+
+
 def _listening_socket(args: argparse.Namespace) -> socket.socket | None:
     """The socket of --uds, --fd or systemd socket activation; ``None`` for -b/port.
 
@@ -519,6 +584,10 @@ def _listening_socket(args: argparse.Namespace) -> socket.socket | None:
     named = [name for name, on in choices if on]
     if len(named) > 1:
         raise UsageError(f"{' and '.join(named)} name different sockets: give one of them")
+    reloader_fd = os.environ.pop(RELOADER_FD_ENV, None)
+    if reloader_fd is not None:  # a --reload child: the parent made the socket already
+        args.listening = "the --reload parent's socket"
+        return inherited_socket(int(reloader_fd))
     if args.uds_mode is not None and not args.uds:
         raise UsageError("--uds-mode needs --uds")
     if args.reuse_port and (args.uds or args.fd is not None):
@@ -607,8 +676,15 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("aiohttpbase.error", "aiohttpbase.workers"):
         logging.getLogger(name).setLevel(args.log_level.upper())
     modules_before = set(sys.modules)  # what --handler brings in is imported afresh on reload
+    reloader: Reloader | None = None
     try:
-        server = make_server(args)
+        if args.reload and RELOADER_FD_ENV not in os.environ:
+            # The child runs this same command line; RELOADER_FD_ENV makes it serve the socket.
+            command = [sys.executable, "-m", "aiohttpbase", *(sys.argv[1:] if argv is None else argv)]
+            grace = config_from_args(args).timeout_graceful_shutdown
+            reloader = Reloader(command, _reload_socket(args), _reload_paths(args), grace)
+        else:
+            server = make_server(args)
     except (UsageError, ValueError) as exc:
         _remove_uds_file(args)
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -619,9 +695,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: cannot listen on {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     try:
-        with server:
-            print(_banner(server, args), flush=True)
-            status, interrupted = _serve(server, args, modules_before)
+        if reloader is not None:
+            with reloader.sock:
+                status = reloader.run()
+            interrupted = reloader.stop_signal == signal.SIGINT
+        else:
+            with server:
+                print(_banner(server, args), flush=True)
+                status, interrupted = _serve(server, args, modules_before)
     finally:
         _remove_uds_file(args)  # workers never get here: they end with os._exit
     if interrupted:  # as python -m http.server says on Ctrl-C

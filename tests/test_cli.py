@@ -59,6 +59,21 @@ def test_version_and_help() -> None:
         assert flag in help_text
 
 
+def test_help_says_what_each_value_is() -> None:
+    help_text = " ".join(run("--help").stdout.split())  # argparse wraps lines where it likes
+    for label in ("--backlog N", "--access-log PATH", "--access-log-format FORMAT", "--forwarded-allow-ips IPS",
+                  "--parser {auto,h11,httptools}", "--timeout-keep-alive SECONDS", "--header NAME:VALUE",
+                  "--limit-max-requests N", "--reload-dir PATH", "-d PATH, --directory PATH"):  # fmt: skip
+        assert label in help_text, label
+    assert "None" not in help_text and "--max-body-bytes N largest request body in any mode; larger gets 413 " \
+        "(default: no limit)" in help_text  # fmt: skip
+    groups = ["where to listen:", "what to serve:", "processes:", "server settings:"]
+    assert [help_text.index(group) for group in groups] == sorted(help_text.index(group) for group in groups)
+    processes = help_text[help_text.index("processes:") : help_text.index("server settings:")]
+    for flag in ("--workers", "--reload", "--limit-max-requests", "--limit-max-requests-jitter"):
+        assert flag in processes
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [

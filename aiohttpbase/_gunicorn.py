@@ -254,6 +254,8 @@ class GunicornWorker(Worker):  # type: ignore[misc]
             task.result()  # raise what a server raised
 
     def _on_stop_signal(self, sig: signal.Signals) -> None:
+        if sig != signal.SIGTERM and not self._stopping:
+            self.cfg.worker_int(self)  # gunicorn's hook for its quick stop (SIGINT, SIGQUIT)
         self._stop(f"{sig.name} received")
 
     def _stop(self, reason: str) -> None:

@@ -267,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         "on the thread pool; Python 3.14 and earlier)",
     )
     serve.add_argument(
+        "-H",
         "--header",
         metavar="NAME:VALUE",
         type=parse_header,

@@ -63,7 +63,8 @@ def test_help_says_what_each_value_is() -> None:
     help_text = " ".join(run("--help").stdout.split())  # argparse wraps lines where it likes
     for label in ("--backlog N", "--access-log PATH", "--access-log-format FORMAT", "--forwarded-allow-ips IPS",
                   "--parser {auto,h11,httptools}", "--timeout-keep-alive SECONDS", "--header NAME:VALUE",
-                  "--limit-max-requests N", "--reload-dir PATH", "-d PATH, --directory PATH"):  # fmt: skip
+                  "--limit-max-requests N", "--reload-dir PATH", "-d PATH, --directory PATH",
+                  "-H NAME:VALUE, --header NAME:VALUE"):  # fmt: skip
         assert label in help_text, label
     assert "None" not in help_text and "--max-body-bytes N largest request body in any mode; larger gets 413 " \
         "(default: no limit)" in help_text  # fmt: skip
@@ -406,7 +407,7 @@ class H(BaseHTTPRequestHandler):
 def test_header_adds_default_response_headers(tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text(HEADER_APP)
     proc, port = start("--handler", f"{tmp_path / 'app.py'}:H", "--header", "X-Frame-Options: DENY",
-                       "--header", "Cache-Control:max-age=60", "--header", "X-Empty:")  # fmt: skip
+                       "-H", "Cache-Control:max-age=60", "--header", "X-Empty:")  # fmt: skip
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         for _ in range(2):  # two responses on one connection: each gets the defaults once
@@ -452,4 +453,4 @@ def test_header_on_static_files_and_from_the_environment(tmp_path: Path) -> None
      (":x", "':x': give NAME:VALUE")],
 )  # fmt: skip
 def test_bad_header_values_are_usage_errors(value: str, message: str) -> None:
-    assert f"argument --header: {message}" in one_line_error(run("--header", value, "0"))
+    assert f"argument -H/--header: {message}" in one_line_error(run("--header", value, "0"))

@@ -23,19 +23,18 @@ resumed, closing, a takeover -- it asks of its ``Link`` (the protocol).
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
-import threading
-from typing import Any, Protocol
+from typing import Protocol
 
-from ._bridge import INLINE, THREAD, replay_bytes
+from ._bridge import INLINE, THREAD
 from ._core import HTTPCore
 from ._events import BodyData, EndOfRequest, RequestError, RequestHead
 from ._exchange import Exchange
 from ._flow import FlowControl
+from ._handler_io import HandlerIO
 from ._pump import FilePump
 from ._state import Connection, ServerState
-from ._streams import READ_HIGH_WATER, BodyReader, ConnectionProxy, ResponseStream, ThreadedSink
+from ._streams import READ_HIGH_WATER, ConnectionProxy
 from ._takeover import SocketTunnel, StreamTunnel, may_switch
 
 __all__ = ["Link", "RequestCycle"]
@@ -73,6 +72,7 @@ class RequestCycle:
         "_loop",
         "_transport",
         "_pump",
+        "_io",
         "proxy",
         "_peer",
         "client_address",
@@ -80,8 +80,6 @@ class RequestCycle:
         "ready",
         "tunnel",
         "waiting_since",
-        "_pumping",
-        "_keep_alive_after_pump",
     )
 
     def __init__(
@@ -104,7 +102,8 @@ class RequestCycle:
         peer = transport.get_extra_info("peername") or ("", 0)
         self._peer = self.client_address = peer
         #: ``self.connection`` and ``self.request`` of the connection's handlers.
-        self.proxy = ConnectionProxy(sock, peer, self._close_after_response)
+        self.proxy = proxy = ConnectionProxy(sock, peer, self._close_after_response)
+        self._io = HandlerIO(state, core, flow, link.update_reading, proxy)
         tls = transport.get_extra_info("sslcontext") or transport.get_extra_info("ssl_object")
         # Plain TCP: file bodies may go zero-copy.
         self._pump = FilePump(
@@ -118,8 +117,6 @@ class RequestCycle:
         self.tunnel: SocketTunnel | StreamTunnel | None = None
         #: Since when the next request is awaited (the accept, or the last response's end).
         self.waiting_since = self._loop.time()
-        self._pumping = False
-        self._keep_alive_after_pump = False
 
     @property
     def idle(self) -> bool:
@@ -144,44 +141,16 @@ class RequestCycle:
 
     def set_writable(self, writable: bool) -> None:
         """The transport paused or resumed writing."""
-        self._pump.paused = not writable
-        exchange = self.exchange
-        if exchange is not None and exchange.sink is not None:
-            exchange.sink.set_paused(not writable)
-        if writable and self._pumping:
-            self.pump_files()
+        self._io.set_writable(self.exchange, writable)
+        self._pump.set_paused(not writable)
 
     def lost(self) -> None:
-        """The transport is gone: a handler still running learns it as a socket would
-        tell it; what is large (an abandoned upload's body) is let go of now."""
+        """The transport is gone (see ``HandlerIO.lost``)."""
         exchange = self.exchange
-        if exchange is not None:
-            exchange.client_gone = True
-            if exchange.reader is not None:
-                exchange.reader.fail(ConnectionResetError("the client closed the connection"))
-            if exchange.sink is not None:
-                exchange.sink.fail(BrokenPipeError("the client closed the connection"))
-            if not exchange.running:
-                self.exchange = None
-        # The connection refers to itself (bound methods held by its writer and proxy), so
-        # only the cyclic collector would free it otherwise.
-        if exchange is None or not exchange.running:
-            self.proxy.rfile = self.proxy.wfile = _GONE
+        self._io.lost(exchange)
+        if exchange is not None and not exchange.running:
+            self.exchange = None
         self._writer.close_files()
-
-    def _reader_drained(self) -> None:
-        """Called by a ``BodyReader`` (any thread) once its buffer ran low."""
-        if threading.get_ident() == self._state.loop_thread:
-            self._link.update_reading()
-        else:
-            self._loop.call_soon_threadsafe(self._link.update_reading)
-
-    async def _wait_writable(self) -> None:
-        """``wfile.drain()`` of async handlers (see ``FlowControl.wait_writable``)."""
-        await self._flow.wait_writable(self._timeout(), lambda: self._core.closing)
-
-    def _timeout(self) -> float | None:
-        return self.proxy.gettimeout()
 
     def _close_after_response(self) -> None:
         """``self.connection.close()`` (or ``shutdown``) from a handler."""
@@ -239,25 +208,11 @@ class RequestCycle:
         exchange = self.exchange = Exchange(
             head, mode, switchable, buffered, self._loop.time(), self.client_address
         )
-        proxy = self.proxy
-        proxy.access_logged = False
-        if mode == THREAD:
-            exchange.sink = ThreadedSink(self._loop, self._deliver, self._timeout, in_step=switchable)
-            exchange.sink.set_paused(self._flow.write_paused)
+        self._io.open(exchange)
         if buffered:
             self._start_buffered(exchange)
-            return
-        prefix = b"" if state.bridge.direct else replay_bytes(head, drop_expect=False)
-        reader = BodyReader(state.loop_thread, self._reader_drained, self._timeout, prefix)
-        if not head.has_body:
-            reader.feed_eof()
-        proxy.rfile = exchange.reader = reader
-        proxy.wfile = (
-            ResponseStream(exchange.sink)
-            if mode == THREAD
-            else ResponseStream(self._writer, self._wait_writable)
-        )
-        self.ready = True  # dispatched right away, while the body streams in
+        else:
+            self.ready = True  # dispatched right away, while the body streams in
 
     def _start_buffered(self, exchange: Exchange) -> None:
         """Make the handler now (settling ``Expect``); it runs once the body is in."""
@@ -267,16 +222,13 @@ class RequestCycle:
         if length is not None and length > self._state.config.max_buffered_body_bytes:
             self.refuse(RequestError(413))
             return
-        proxy = self.proxy
-        proxy.rfile = exchange.body = io.BytesIO()
-        proxy.wfile = ResponseStream(self._writer)
         try:
             exchange.handler, exchange.dispatch_ok = self._state.bridge.prepare(
-                exchange.head, proxy, self.client_address
+                exchange.head, self.proxy, self.client_address
             )
             exchange.prepared = True
         except Exception:
-            self._state.server.handle_error(proxy, self.client_address)
+            self._state.server.handle_error(self.proxy, self.client_address)
             exchange.dispatch_ok = False
             exchange.must_close = True
             self._answer_failure()
@@ -301,8 +253,7 @@ class RequestCycle:
         exchange.body_complete = True
         if exchange.buffered:
             if exchange.head.content_length is None or exchange.mode != INLINE:
-                wfile = ResponseStream(exchange.sink) if exchange.mode == THREAD else self.proxy.wfile
-                exchange.hand_over_body(self.proxy, wfile)
+                self._io.hand_over_body(exchange)
             self.ready = True
             return
         exchange.reader.feed_eof()
@@ -366,20 +317,9 @@ class RequestCycle:
         received = self._core.switch(exchange.head)
         if received is None:
             return False
-        if exchange.mode == THREAD:
-            self.tunnel = SocketTunnel(transport, self.proxy, received)
-        else:
-            wfile = self.proxy.wfile
-            assert isinstance(wfile, ResponseStream)
-            self.tunnel = StreamTunnel(transport, exchange.reader, wfile, self._wait_writable, received)
+        self.tunnel = self._io.tunnel(exchange, transport, received)
         self._link.take_over(self.tunnel)
         return True
-
-    def _deliver(self, data: bytes) -> None:
-        """Loop side of ``ThreadedSink``: one write of a worker thread."""
-        if not self._core.closing:
-            self._writer.write(data)
-            self._writer.flush()
 
     def _complete_request(self) -> None:
         """End the response, then go on with the next request or close."""
@@ -387,19 +327,9 @@ class RequestCycle:
         assert exchange is not None
         keep_alive = self._core.finish_response(exchange)
         if self._writer.next_file() is not None:
-            self._pumping = True
-            self._keep_alive_after_pump = keep_alive
-            self.pump_files()
-            return
-        self._after_response(keep_alive)
-
-    def pump_files(self) -> None:
-        """Send queued file segments at the client's pace; then finish the response."""
-        pump = self._pump
-        if pump.pump():
-            self._pumping = False
-            self._after_response(self._keep_alive_after_pump and not pump.short)
-            pump.short = False
+            self._pump.start(keep_alive, self._after_response)  # file segments, at the client's pace
+        else:
+            self._after_response(keep_alive)
 
     def _after_response(self, keep_alive: bool) -> None:
         if self._state.request_done:
@@ -462,13 +392,10 @@ class RequestCycle:
 
     def _send_error_page(self, error: RequestError, head: RequestHead | None = None) -> None:
         """Write the handler class's error page for ``error`` (``send_error``'s page)."""
-        self.proxy.wfile = ResponseStream(self._writer)
+        self._io.error_stream()
         try:
             self._state.bridge.send_error_page(
                 self.proxy, self.client_address, error.status, error.message, error.explain, head=head
             )
         except Exception:
             logger.exception("error page failed")
-
-
-_GONE: Any = io.BytesIO()  # the streams of a connection that is gone

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 
 from ._response import FileSegment, ResponseWriter
 
@@ -18,7 +19,7 @@ class FilePump:
     """Sends a writer's queued file segments; zero-copy on plain TCP while the socket takes
     them, else in pieces through the transport, whose flow control paces us."""
 
-    __slots__ = ("_transport", "_writer", "_socket_fd", "paused", "short")
+    __slots__ = ("_transport", "_writer", "_socket_fd", "_paused", "short", "_then")
 
     def __init__(self, transport: asyncio.Transport, writer: ResponseWriter, socket_fd: int) -> None:
         self._transport = transport
@@ -26,19 +27,39 @@ class FilePump:
         #: The client's socket when ``os.sendfile`` may write to it (-1: copy instead).
         self._socket_fd = socket_fd
         #: Set while the transport has paused writing (the client is not reading).
-        self.paused = False
+        self._paused = False
         #: A file ended before the bytes promised from it: the body is short.
         self.short = False
+        #: Called once every segment is sent, with whether the connection may stay open.
+        self._then: Callable[[bool], None] | None = None
 
-    def pump(self) -> bool:
+    def start(self, keep_alive: bool, then: Callable[[bool], None]) -> None:
+        """Send the writer's queued segments, then call ``then(keep_alive)`` -- False if a
+        file came up short, which only closing can tell the client."""
+        self._then = lambda sent_whole: then(keep_alive and sent_whole)
+        self._resume()
+
+    def set_paused(self, paused: bool) -> None:
+        """The transport paused or resumed writing."""
+        self._paused = paused
+        if not paused and self._then is not None:
+            self._resume()
+
+    def _resume(self) -> None:
+        if self._send():
+            then, self._then = self._then, None
+            short, self.short = self.short, False
+            then(not short)  # type: ignore[misc]
+
+    def _send(self) -> bool:
         """Send what the client takes now; True once every queued segment is sent."""
         writer = self._writer
         while not self._transport.is_closing():
             segment = writer.next_file()
             if segment is None:
                 return True
-            if self.paused:
-                return False  # the connection calls again when writing resumes
+            if self._paused:
+                return False  # set_paused(False) resumes
             if not self._send_piece(segment):
                 self.short = True  # the file shrank: only closing can tell the client
                 segment.remaining = 0

@@ -210,6 +210,14 @@ def test_an_answer_before_the_body_ends_closes(make_core: Any) -> None:
     assert core.phase is Phase.MUST_CLOSE
 
 
+def test_draining_begun_mid_request_closes_after_its_response(make_core: Any) -> None:
+    core, _ = make_core()
+    head = feed(core, [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"])[0]
+    core.draining = True  # a graceful shutdown began while the handler ran
+    assert respond(core, head, OK) is False
+    assert core.phase is Phase.MUST_CLOSE
+
+
 def test_draining_closes_after_the_response_and_says_so(make_core: Any) -> None:
     core, sent = make_core()
     core.draining = True

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from typing import Final, Protocol
 
 from ._bridge import INLINE, THREAD
-from ._core import HTTPCore
+from ._core import HTTPCore, Phase
 from ._events import BodyData, EndOfRequest, RequestError, RequestHead
 from ._exchange import Exchange
 from ._flow import FlowControl
@@ -40,6 +40,8 @@ from ._takeover import SocketTunnel, StreamTunnel, may_switch
 __all__ = ["Link", "RequestCycle"]
 
 logger = logging.getLogger("aiohttpbase.error")
+
+_ENDING: Final = Phase.MUST_CLOSE  # this phase and the ones after it: the connection is ending
 
 
 class Link(Connection, Protocol):
@@ -160,7 +162,7 @@ class RequestCycle:
     def process(self) -> None:
         """Turn the core's events into exchanges and run them, as far as they go now."""
         core = self._core
-        while not core.closing:
+        while core.phase < _ENDING:  # (the attribute, not the property: this loop is hot)
             if self.ready:
                 exchange = self.exchange
                 assert exchange is not None

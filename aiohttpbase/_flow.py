@@ -50,9 +50,6 @@ class FlowControl:
                 self.last_data_at = self._loop.time()  # the body timeout counts from now
                 self._transport.resume_reading()
 
-    def data_arrived(self) -> None:
-        self.last_data_at = self._loop.time()
-
     def pause_writing(self) -> None:
         self.write_paused = True
         self.paused_since = self._loop.time()

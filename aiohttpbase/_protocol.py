@@ -32,7 +32,7 @@ logger = logging.getLogger("aiohttpbase.error")
 class HTTPConnection(asyncio.Protocol):
     """Serves the requests of one client connection, in order."""
 
-    __slots__ = ("_state", "_transport", "_core", "_flow", "_cycle", "_tunnel")
+    __slots__ = ("_state", "_transport", "_clock", "_core", "_flow", "_cycle", "_tunnel")
 
     def __init__(self, state: ServerState) -> None:
         self._state = state
@@ -52,7 +52,9 @@ class HTTPConnection(asyncio.Protocol):
             state.parser_class(config, config.max_body_bytes, state.head_cache), transport.write
         )
         core.draining = state.shutting_down
-        self._flow = flow = FlowControl(transport, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        self._clock = loop.time
+        self._flow = flow = FlowControl(transport, loop)
         self._cycle = cycle = RequestCycle(state, core, flow, self, transport)
         peer = cycle.client_address
         try:
@@ -73,7 +75,7 @@ class HTTPConnection(asyncio.Protocol):
             self._tunnel.from_client(data)
             self.update_reading()
             return
-        self._flow.data_arrived()
+        self._flow.last_data_at = self._clock()
         self._core.receive_data(data)
         self._cycle.process()  # which also bounds bytes piling up behind a running handler
 
@@ -192,7 +194,10 @@ class HTTPConnection(asyncio.Protocol):
         """Pause reading while writing is paused or the connection holds enough."""
         if self._core.closing or self._transport is None or type(self._tunnel) is SocketTunnel:
             return  # (a socket tunnel's flow control is its own)
-        self._flow.set_read_paused(self._flow.write_paused or self._cycle.holding)
+        flow = self._flow
+        pause = flow.write_paused or self._cycle.holding
+        if pause != flow.reading_paused:  # (the usual case, no change, without a call)
+            flow.set_read_paused(pause)
 
     def close(self) -> None:
         """End the connection now."""

@@ -158,7 +158,7 @@ def chart(summaries: list[Summary], path: Path, title: str) -> None:
     for ax in list(axes.flat)[len(cells) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))  # room for the title
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

@@ -1,7 +1,8 @@
 """MkDocs hook: parts of the docs generated from the code, so they cannot drift from it.
 
 * ``<!-- generated: settings -->`` becomes a table of every ``ServerConfig`` field (name,
-  command-line flag, default, help), read from ``aiohttpbase.config``.
+  command-line flag, default, help), read from ``aiohttpbase.config``; a default of ``None``
+  is shown as what it means, the field's ``unset`` metadata ("no limit"), as ``--help`` does.
 * ``<!-- generated: cli -->`` becomes a table of every ``python -m aiohttpbase`` option,
   read from the argument parser of ``aiohttpbase.cli``.
 * ``bench/results/results.png`` (written by ``bench/run.py``) is published with the site,
@@ -34,9 +35,11 @@ def _settings_table() -> str:
         flag = "--" + field.name.replace("_", "-")
         if isinstance(field.default, bool):
             flag = f"{flag} / --no-{field.name.replace('_', '-')}"
-        rows.append(
-            f"| `{field.name}` | `{flag}` | `{field.default!r}` | {_escape(field.metadata['help'])} |"
-        )
+        if field.default is None and field.metadata.get("unset"):
+            default = _escape(field.metadata["unset"])  # what None means: "no limit"
+        else:
+            default = f"`{field.default!r}`"
+        rows.append(f"| `{field.name}` | `{flag}` | {default} | {_escape(field.metadata['help'])} |")
     return "\n".join(rows)
 
 

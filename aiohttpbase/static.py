@@ -14,9 +14,10 @@ shape and change only what flows through it:
   the stream offers one (zero-copy on plain TCP), falling back to a loop of bounded reads;
   the file is never read into memory whole.
 
-Everything else -- directory listings, ``index.html``, the 301 for a directory without its
-trailing slash, 404s, ``translate_path``, ``guess_type``, ``extensions_map``,
-``directory=`` -- is the stdlib's own code, inherited.
+The 301 for a directory without its trailing slash follows the stdlib's rule as Python 3.14
+has it (a path ending in ``%2f`` or ``%2F`` already ends in a slash, on every version).
+Everything else -- directory listings, ``index.html``, 404s, ``translate_path``,
+``guess_type``, ``extensions_map``, ``directory=`` -- is the stdlib's own code, inherited.
 """
 
 from __future__ import annotations
@@ -312,7 +313,9 @@ class SimpleHTTPRequestHandler(BaseHTTPRequestHandler, http.server.SimpleHTTPReq
         path = self.translate_path(self.path)
         if os.path.isdir(path):
             parts = urllib.parse.urlsplit(self.path)
-            if not parts.path.endswith("/"):
+            # An encoded slash ends the path in a slash too, once translate_path has
+            # unquoted it: /dir%2f is served as /dir/, not redirected (as in Python 3.14).
+            if not parts.path.endswith(("/", "%2f", "%2F")):
                 # Relative links in the page would resolve against the parent otherwise.
                 self.send_response(HTTPStatus.MOVED_PERMANENTLY)
                 new_url = urllib.parse.urlunsplit((parts[0], parts[1], parts[2] + "/", parts[3], parts[4]))

@@ -108,10 +108,12 @@ _ENDING: Final = Phase.MUST_CLOSE
 class HTTPCore:
     """The requests of one connection, in order, and the framing of their responses."""
 
-    __slots__ = ("_reader", "writer", "phase", "served", "peer_eof", "draining")
+    __slots__ = ("_reader", "received", "writer", "phase", "served", "peer_eof", "draining")
 
     def __init__(self, reader: RequestReader, send: Callable[[bytes], object]) -> None:
         self._reader = reader
+        #: The bytes received and not yet parsed (the reader's buffer, to be read only).
+        self.received = reader.buffer
         #: Frames the current response onto ``send``.
         self.writer = ResponseWriter(send)
         self.phase = Phase.IDLE
@@ -169,7 +171,7 @@ class HTTPCore:
     @property
     def buffered_bytes(self) -> int:
         """Bytes received and not yet turned into events (bounds read buffering)."""
-        return self._reader.buffered_bytes
+        return len(self.received)
 
     def finish_response(self, exchange: Exchange) -> bool:
         """End ``exchange``'s response; returns whether the connection carries another

@@ -138,7 +138,7 @@ class RequestCycle:
                 and exchange.reader is not None
                 and exchange.reader.buffered > READ_HIGH_WATER
             )
-            or self._core.buffered_bytes > READ_HIGH_WATER
+            or len(self._core.received) > READ_HIGH_WATER
         )
 
     def set_writable(self, writable: bool) -> None:
@@ -211,26 +211,23 @@ class RequestCycle:
             head, mode, switchable, buffered, self._loop.time(), self.client_address
         )
         self._io.open(exchange)
-        if buffered:
-            self._start_buffered(exchange)
-        else:
+        if not buffered:
             self.ready = True  # dispatched right away, while the body streams in
-
-    def _start_buffered(self, exchange: Exchange) -> None:
-        """Make the handler now (settling ``Expect``); it runs once the body is in."""
-        # A declared length over the buffer limit is refused before any body byte is read;
-        # chunked bodies are counted as they arrive (_on_body).
-        length = exchange.head.content_length
-        if length is not None and length > self._state.config.max_buffered_body_bytes:
+            return
+        # Read whole first: the handler is made now (settling ``Expect``) and runs once the
+        # body is in.  A declared length over the buffer limit is refused before any body
+        # byte is read; chunked bodies are counted as they arrive (_on_body).
+        length = head.content_length
+        if length is not None and length > state.config.max_buffered_body_bytes:
             self.refuse(RequestError(413))
             return
         try:
-            exchange.handler, exchange.dispatch_ok = self._state.bridge.prepare(
-                exchange.head, self.proxy, self.client_address
+            exchange.handler, exchange.dispatch_ok = state.bridge.prepare(
+                head, self.proxy, self.client_address
             )
             exchange.prepared = True
         except Exception:
-            self._state.server.handle_error(self.proxy, self.client_address)
+            state.server.handle_error(self.proxy, self.client_address)
             exchange.dispatch_ok = False
             exchange.must_close = True
             self._answer_failure()

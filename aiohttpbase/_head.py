@@ -240,7 +240,8 @@ def finish_head(
         version,
         request_line,
         headers,
-        keep_alive(version, connection),
+        # (keep_alive's usual case inline: no Connection field)
+        keep_alive(version, connection) if connection else version == "HTTP/1.1",
         expect_continue,
         None if codings else content_length or 0,
         connection[0] if connection else "",

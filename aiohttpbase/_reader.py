@@ -62,7 +62,7 @@ class RequestReader:
         "_config",
         "_heads",
         "_body_limit",
-        "_buffer",
+        "buffer",
         "_state",
         "_line",
         "_scanned",
@@ -76,7 +76,9 @@ class RequestReader:
         self._heads = heads
         #: Bodies larger than this are refused with 413 (None: no limit).
         self._body_limit = body_limit
-        self._buffer = bytearray()
+        #: Bytes received and not yet turned into events: the reader's own, to be read
+        #: (its length bounds read buffering), never changed from outside.
+        self.buffer = bytearray()
         self._state = HEAD
         #: The checked request line while the rest of its head is still arriving.
         self._line: RequestLine | None = None
@@ -90,17 +92,17 @@ class RequestReader:
     @property
     def buffered_bytes(self) -> int:
         """Bytes received and not yet turned into events (bounds read buffering)."""
-        return len(self._buffer)
+        return len(self.buffer)
 
     @property
     def idle(self) -> bool:
         """True between requests, before any byte of the next one has arrived."""
-        return self._state == HEAD and not self._buffer
+        return self._state == HEAD and not self.buffer
 
     def feed(self, data: bytes) -> None:
         """Bytes received from the client."""
         if self._state != ERROR:
-            self._buffer += data
+            self.buffer += data
 
     def feed_eof(self) -> None:
         """The client will send no more bytes."""
@@ -116,8 +118,8 @@ class RequestReader:
     def take_buffered(self) -> bytes:
         """What arrived after the current, complete request, removed: the connection leaves
         HTTP (a takeover) and no further byte is parsed."""
-        data = bytes(self._buffer)
-        self._buffer.clear()
+        data = bytes(self.buffer)
+        self.buffer.clear()
         self._state = ERROR
         return data
 
@@ -132,7 +134,7 @@ class RequestReader:
             self._state = DONE
             return END_OF_REQUEST
         if state == CHUNKED:
-            event = self._chunked.next_event(self._buffer, self._eof)  # type: ignore[union-attr]
+            event = self._chunked.next_event(self.buffer, self._eof)  # type: ignore[union-attr]
             if event is END_OF_REQUEST:
                 self._state = DONE
                 self._chunked = None
@@ -147,7 +149,7 @@ class RequestReader:
     def close(self) -> None:
         """Read no further byte of this connection, and let go of what is buffered."""
         self._state = ERROR
-        self._buffer.clear()
+        self.buffer.clear()
         self._chunked = None
 
     def _fail(self, status: int, message: str | None = None, explain: str | None = None) -> RequestError:
@@ -156,7 +158,7 @@ class RequestReader:
         return RequestError(status, message, explain)
 
     def _next_head_event(self) -> RequestHead | RequestError | _NeedData:
-        buffer = self._buffer
+        buffer = self.buffer
         if not buffer:
             return NEED_DATA  # the usual call right after a response: nothing arrived yet
         config = self._config
@@ -238,7 +240,7 @@ class RequestReader:
         if not remaining:
             self._state = DONE
             return END_OF_REQUEST
-        buffer = self._buffer
+        buffer = self.buffer
         if not buffer:
             return self._fail(0) if self._eof else NEED_DATA  # a client leaving mid-body
         if len(buffer) <= remaining:

@@ -135,13 +135,14 @@ def check_request_line(line: str) -> RequestError | tuple[str, str, str]:
 def keep_alive(version: str, connection_values: list[str]) -> bool:
     """Whether a request allows the connection to stay open, given its Connection values.
 
-    HTTP/1.1 stays open unless ``close`` is listed; any other version only with
-    ``keep-alive`` (and without ``close``), as ``BaseHTTPRequestHandler`` decides.
+    HTTP/1.1 (and a later 1.x, served as 1.1) stays open unless ``close`` is listed; an
+    older version only with ``keep-alive`` (and without ``close``), as
+    ``BaseHTTPRequestHandler`` decides.
     """
     if not connection_values:
-        return version == "HTTP/1.1"
+        return version >= "HTTP/1.1"
     tokens = {t.strip().lower() for value in connection_values for t in value.split(",")}
-    if version == "HTTP/1.1":
+    if version >= "HTTP/1.1":
         return "close" not in tokens
     return "keep-alive" in tokens and "close" not in tokens
 
@@ -220,7 +221,9 @@ def finish_head(
             expect_continue = expect_continue or any(
                 token.strip(" \t").lower() == "100-continue" for token in value.split(",")
             )
-    if hosts != 1 and (hosts or version == "HTTP/1.1"):
+    # RFC 9112 section 3.2: every HTTP/1.1 request has one Host -- and a later 1.x too,
+    # which is served as 1.1 (h11 and the stdlib let "HTTP/1.2" through without one).
+    if hosts != 1 and (hosts or version >= "HTTP/1.1"):
         missing = "Found multiple Host: headers" if hosts else "Missing mandatory Host: header"
         return RequestError(400, None, missing)
     if codings:
@@ -241,7 +244,7 @@ def finish_head(
         request_line,
         headers,
         # (keep_alive's usual case inline: no Connection field)
-        keep_alive(version, connection) if connection else version == "HTTP/1.1",
+        keep_alive(version, connection) if connection else version >= "HTTP/1.1",
         expect_continue,
         None if codings else content_length or 0,
         connection[0] if connection else "",

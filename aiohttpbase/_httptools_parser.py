@@ -143,7 +143,7 @@ class HttptoolsHeadParser:
                 lengths += 1 if text.isascii() and text.isdigit() and len(text) <= 20 else 2
             elif kind == TRANSFER_ENCODING:
                 lengths = 2  # chunked (or refused) bodies are h11's
-        if lengths > 1 or hosts > 1 or (hosts == 0 and version == "HTTP/1.1"):
+        if lengths > 1 or hosts > 1 or (hosts == 0 and version >= "HTTP/1.1"):
             self._llhttp = None
             return self._reference.parse(buffer, line_end, end, line, request_line)
         if lengths:

@@ -24,6 +24,7 @@ CASES = [
     (b"GET a b HTTP/1.1\r\n\r\n", b"HTTP/1.1 400 Bad request syntax"),
     (b"POST /\r\n\r\n", b"HTTP/1.1 400 Bad HTTP/0.9 request type ('POST')"),
     (b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 400 "),  # no Host (RFC 9112 3.2)
+    (b"GET / HTTP/1.2\r\n\r\n", b"HTTP/1.1 400 "),  # no Host on a later HTTP/1.x either
     (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", b"HTTP/1.1 414 "),
     (b"GET / HTTP/1.1\r\n" + H + b"X: " + b"a" * 90000 + b"\r\n\r\n", b"HTTP/1.1 431 "),
     (

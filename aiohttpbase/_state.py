@@ -22,7 +22,7 @@ from ._parsers import parser_class
 from ._pool import HandlerThreadPool
 from ._proxy import ProxyTrust
 from ._runners import AsyncRunner, Runner, make_runners
-from .logs import AccessLog, RequestFacts
+from .logs import AccessLog, RequestFacts, facts_of_refusal
 
 if TYPE_CHECKING:
     from ._bridge import HandlerBridge
@@ -106,6 +106,23 @@ class ServerState:
                 asyncio.get_running_loop().time() - exchange.started_at,
             )
         )
+
+    def log_refusal(
+        self, client_address: Any, request_line: bytes | None, status: int, body_bytes: int, duration: float
+    ) -> None:
+        """The access line of a request the server refused before any handler ran (400,
+        414, 431, ...), once its error page is sent; the caller checks that the handler
+        class logged it (``log_request``, as ``send_error`` does), as for any response.
+
+        ``request_line`` is the line as received, ``None`` if no whole line came: the
+        stdlib logs ``"GARBAGE" 400 -`` and ``"GET / HTTP/1.1" 431 -``, but ``"" 414 -``.
+        Not a finished request for ``request_done``'s listeners (``--limit-max-requests``
+        counts served requests only).
+        """
+        if self.access_log is None:
+            return
+        client = client_address[0] if isinstance(client_address, tuple) else str(client_address)
+        self.access_log.emit(facts_of_refusal(client, request_line, status, body_bytes, duration))
 
     def may_dispatch(self, connection: Connection) -> bool:
         """Whether ``connection`` may run its complete request now; parks it if not."""

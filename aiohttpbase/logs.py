@@ -35,6 +35,8 @@ __all__ = [
     "DEFAULT_ACCESS_LOG_FORMAT",
     "ERROR_LOGGER",
     "AccessLog",
+    "facts_of_refusal",
+    "logged_status",
     "reopen_log_files",
     "request_reopen",
 ]
@@ -189,6 +191,42 @@ class RequestFacts:
         self.status = status
         self.size = size
         self.duration = duration
+
+
+def logged_status(code: Any) -> int:
+    """The status ``log_request(code)`` was called with, as a number (0 if none).
+
+    ``send_response`` passes the code it sends (an ``HTTPStatus`` or an ``int``); a handler
+    calling ``log_request()`` itself may pass nothing (``"-"``) or any text.  This is the
+    status of the access line when the response has no status line to read it from: the
+    answer to an HTTP/0.9 request, which is the bare body.
+    """
+    if isinstance(code, int) and not isinstance(code, bool):  # HTTPStatus is an int
+        return int(code)
+    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == 3:
+        return int(code)
+    return 0
+
+
+def facts_of_refusal(
+    client: str, request_line: bytes | None, status: int, size: int, duration: float
+) -> RequestFacts:
+    """What an access line can show of a request refused before any handler ran.
+
+    ``request_line`` is the line as received (CRLF stripped), or ``None`` when the server
+    answered before a whole line came (a 414, a head that did not arrive in time): then
+    ``%r`` is empty, as the stdlib's ``"" 414 -``.  Method, target and version are taken
+    from the line when it has the shape of one (two or three words), else they are empty;
+    no header is known (``%{Name}i`` is ``-``).
+    """
+    line = request_line.decode("latin-1") if request_line is not None else ""
+    words = line.split()
+    method = target = version = ""
+    if len(words) == 3:
+        method, target, version = words
+    elif len(words) == 2:
+        method, target, version = words[0], words[1], "HTTP/0.9"
+    return RequestFacts(client, line, method, target, version, [], status, size, duration)
 
 
 _log_time_cache: tuple[int, Any, str] = (0, None, "")

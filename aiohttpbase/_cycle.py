@@ -23,23 +23,21 @@ resumed, closing, a takeover -- it asks of its ``Link`` (the protocol).
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Final, Protocol
 
 from ._bridge import INLINE, THREAD
 from ._core import HTTPCore, Phase
 from ._events import BodyData, EndOfRequest, RequestError, RequestHead
-from ._exchange import Exchange
+from ._exchange import Exchange, plan
 from ._flow import FlowControl
 from ._handler_io import HandlerIO
 from ._pump import FilePump
 from ._state import Connection, ServerState
 from ._streams import READ_HIGH_WATER, ConnectionProxy
-from ._takeover import SocketTunnel, StreamTunnel, may_switch
+from ._takeover import SocketTunnel, StreamTunnel
 
 __all__ = ["Link", "RequestCycle"]
 
-logger = logging.getLogger("aiohttpbase.error")
 
 _ENDING: Final = Phase.MUST_CLOSE  # this phase and the ones after it: the connection is ending
 
@@ -100,17 +98,12 @@ class RequestCycle:
         self._link = link
         self._loop = asyncio.get_running_loop()
         self._transport = transport
-        sock = transport.get_extra_info("socket")
         peer = transport.get_extra_info("peername") or ("", 0)
         self._peer = self.client_address = peer
         #: ``self.connection`` and ``self.request`` of the connection's handlers.
-        self.proxy = proxy = ConnectionProxy(sock, peer, self._close_after_response)
-        self._io = HandlerIO(state, core, flow, link.update_reading, proxy)
-        tls = transport.get_extra_info("sslcontext") or transport.get_extra_info("ssl_object")
-        # Plain TCP: file bodies may go zero-copy.
-        self._pump = FilePump(
-            transport, self._writer, sock.fileno() if sock is not None and tls is None else -1
-        )
+        self.proxy = ConnectionProxy(transport.get_extra_info("socket"), peer, self._close_after_response)
+        self._io = HandlerIO(state, core, flow, link.update_reading, self.proxy)
+        self._pump = FilePump.for_transport(transport, self._writer)
         #: The request being served (None between requests).
         self.exchange: Exchange | None = None
         #: The exchange's handler may start once a ``handle_request`` turn allows it.
@@ -127,19 +120,12 @@ class RequestCycle:
 
     @property
     def holding(self) -> bool:
-        """Whether the connection holds enough that reading should pause: a complete
-        request waiting for its turn, a body its handler has not caught up with, or
-        pipelined requests behind a running handler."""
-        exchange = self.exchange
-        return (
-            self.ready
-            or (
-                exchange is not None
-                and exchange.reader is not None
-                and exchange.reader.buffered > READ_HIGH_WATER
-            )
-            or len(self._core.received) > READ_HIGH_WATER
-        )
+        """Whether reading should pause: a complete request waits for its turn, a body its
+        handler has not caught up with, or pipelined requests behind a running handler."""
+        reader = self.exchange.reader if self.exchange is not None else None
+        if reader is not None and reader.buffered > READ_HIGH_WATER:
+            return True
+        return self.ready or len(self._core.received) > READ_HIGH_WATER
 
     def set_writable(self, writable: bool) -> None:
         """The transport paused or resumed writing."""
@@ -196,16 +182,8 @@ class RequestCycle:
         state = self._state
         if state.proxy_trust is not None:
             self.client_address = state.proxy_trust.client_address(self._peer, head.headers)
-        mode = state.bridge.mode_for(head.method)
-        switchable = may_switch(head.method, head.connection)
-        if mode == INLINE and switchable:
-            mode = THREAD  # it may take the connection over and block in a relay loop
-        buffered = mode == INLINE or (
-            # A chunked body is read whole first, so that the handler sees Content-Length.
-            mode == THREAD
-            and head.content_length is None
-            and state.config.buffer_chunked_body
-            and not switchable
+        mode, switchable, buffered = plan(
+            head, state.bridge.mode_for(head.method), state.config.buffer_chunked_body
         )
         exchange = self.exchange = Exchange(
             head, mode, switchable, buffered, self._loop.time(), self.client_address
@@ -362,9 +340,11 @@ class RequestCycle:
         if self._writer.discard_unsent():
             if refusal is None:
                 exchange = self.exchange
-                self._send_error_page(RequestError(500), exchange.head if exchange else None)
+                self._io.send_error_page(
+                    RequestError(500), self.client_address, exchange.head if exchange else None
+                )
             else:
-                self._send_error_page(refusal)
+                self._io.send_error_page(refusal, self.client_address)
 
     def refuse(self, error: RequestError) -> None:
         """Answer a request the parser refused, then close the connection."""
@@ -383,18 +363,8 @@ class RequestCycle:
         elif error.status:
             head = exchange.head if exchange is not None else None
             writer.start(head.method if head else "GET", "HTTP/1.1", False)
-            self._send_error_page(error)
+            self._io.send_error_page(error, self.client_address)
             writer.finish()
         self.exchange = None
         self.ready = False
         self._link.close()
-
-    def _send_error_page(self, error: RequestError, head: RequestHead | None = None) -> None:
-        """Write the handler class's error page for ``error`` (``send_error``'s page)."""
-        self._io.error_stream()
-        try:
-            self._state.bridge.send_error_page(
-                self.proxy, self.client_address, error.status, error.message, error.explain, head=head
-            )
-        except Exception:
-            logger.exception("error page failed")

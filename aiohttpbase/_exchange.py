@@ -18,13 +18,32 @@ import io
 import tempfile
 from typing import Any, Final
 
+from ._bridge import INLINE, THREAD
 from ._events import RequestHead
+from ._takeover import may_switch
 
-__all__ = ["SPOOL_BYTES", "Exchange"]
+__all__ = ["SPOOL_BYTES", "Exchange", "plan"]
 
 #: A chunked body read whole before its handler runs moves from memory to a temporary
 #: file once it is larger than this.
 SPOOL_BYTES: Final = 1 << 20
+
+
+def plan(head: RequestHead, mode: int, buffer_chunked_body: bool) -> tuple[int, bool, bool]:
+    """``(mode, may_switch, buffered)`` for ``head``, whose handler class runs in ``mode``.
+
+    A request that may take its connection over (``CONNECT``, an upgrade) runs on a thread
+    even on ``HTTPServer``, so that a blocking relay loop cannot stall the loop; its body
+    streams.  Inline handlers get the body whole; a chunked body is read whole for a
+    thread too (``buffer_chunked_body``), so that the handler sees Content-Length.
+    """
+    switchable = may_switch(head.method, head.connection)
+    if mode == INLINE and switchable:
+        mode = THREAD
+    buffered = mode == INLINE or (
+        mode == THREAD and head.content_length is None and buffer_chunked_body and not switchable
+    )
+    return mode, switchable, buffered
 
 
 class Exchange:

@@ -11,20 +11,22 @@ Theory of operation: where a handler runs decides what its streams are (``_strea
   through the sink (thread) or straight into the writer with an awaitable ``drain``.
 
 ``HandlerIO`` makes them for each exchange, passes the transport's pauses on to the
-thread sink, fails them when the client goes, and builds the tunnel of a connection
-a handler takes over (``_takeover``).
+thread sink, fails them when the client goes, writes the handler class's error pages,
+and builds the tunnel of a connection a handler takes over (``_takeover``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from ._bridge import THREAD, replay_bytes
 from ._core import HTTPCore
+from ._events import RequestError, RequestHead
 from ._exchange import Exchange
 from ._flow import FlowControl
 from ._state import ServerState
@@ -32,6 +34,8 @@ from ._streams import BodyReader, ConnectionProxy, ResponseStream, ThreadedSink
 from ._takeover import SocketTunnel, StreamTunnel
 
 __all__ = ["HandlerIO"]
+
+logger = logging.getLogger("aiohttpbase.error")
 
 _GONE: Any = io.BytesIO()  # the streams of a connection that is gone
 
@@ -90,9 +94,18 @@ class HandlerIO:
         wfile = ResponseStream(exchange.sink) if exchange.mode == THREAD else self.proxy.wfile
         exchange.hand_over_body(self.proxy, wfile)
 
-    def error_stream(self) -> None:
-        """``wfile`` writes straight into the response writer (for an error page)."""
+    def send_error_page(
+        self, error: RequestError, client_address: Any, head: RequestHead | None = None
+    ) -> None:
+        """Write the handler class's error page for ``error`` (``send_error``'s page)
+        straight into the response writer."""
         self.proxy.wfile = ResponseStream(self._writer)
+        try:
+            self._state.bridge.send_error_page(
+                self.proxy, client_address, error.status, error.message, error.explain, head=head
+            )
+        except Exception:
+            logger.exception("error page failed")
 
     def set_writable(self, exchange: Exchange | None, writable: bool) -> None:
         """The transport paused or resumed writing: a thread's writes wait or go on."""

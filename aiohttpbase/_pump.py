@@ -33,6 +33,13 @@ class FilePump:
         #: Called once every segment is sent, with whether the connection may stay open.
         self._then: Callable[[bool], None] | None = None
 
+    @classmethod
+    def for_transport(cls, transport: asyncio.Transport, writer: ResponseWriter) -> FilePump:
+        """A pump onto ``transport``: zero-copy on plain TCP, by copies over TLS."""
+        sock = transport.get_extra_info("socket")
+        tls = transport.get_extra_info("sslcontext") or transport.get_extra_info("ssl_object")
+        return cls(transport, writer, sock.fileno() if sock is not None and tls is None else -1)
+
     def start(self, keep_alive: bool, then: Callable[[bool], None]) -> None:
         """Send the writer's queued segments, then call ``then(keep_alive)`` -- False if a
         file came up short, which only closing can tell the client."""

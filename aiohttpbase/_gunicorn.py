@@ -28,9 +28,9 @@ from gunicorn.sock import ssl_context  # type: ignore[import-untyped,import-not-
 from gunicorn.workers.base import Worker  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 from . import logs
+from ._lifecycle import WORKER_SETTLE, after_requests, stop_accepting_then_shutdown
 from .config import ServerConfig
 from .server import HTTPServer, ThreadingHTTPServer, new_event_loop
-from .workers import _WORKER_SETTLE, _stop_accepting_then_shutdown, after_requests
 
 __all__ = ["GunicornWorker", "gunicorn_access_format"]
 
@@ -259,15 +259,15 @@ class GunicornWorker(Worker):  # type: ignore[misc]
         self._stop(f"{sig.name} received")
 
     def _stop(self, reason: str) -> None:
-        """Stop accepting on every socket, then drain: see ``workers._stop_accepting_then_shutdown``."""
+        """Stop accepting on every socket, then drain: see ``_lifecycle.stop_accepting_then_shutdown``."""
         if self._stopping:
             return
         self._stopping = True
         self.alive = False
         self.log.info("Worker %s stopping gracefully: %s", os.getpid(), reason)
-        settle = min(_WORKER_SETTLE, float(self.cfg.graceful_timeout))
+        settle = min(WORKER_SETTLE, float(self.cfg.graceful_timeout))
         for server in self.servers:
-            _stop_accepting_then_shutdown(server, settle)
+            stop_accepting_then_shutdown(server, settle)
 
     def _reopen_logs(self) -> None:
         self.log.reopen_files()

@@ -55,7 +55,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import random
 import select
 import signal
 import socket
@@ -64,11 +63,22 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from . import logs
+from ._lifecycle import (
+    PROCESS_STOP_SIGNALS,
+    SIGHUP,
+    SIGUSR1,
+    WORKER_SETTLE,
+    after_requests,
+    install_process_handlers,
+    request_limit,
+    request_shutdown,
+    stop_accepting_then_shutdown,
+)
 
 if TYPE_CHECKING:
     from ._gunicorn import GunicornWorker
@@ -101,29 +111,19 @@ def __getattr__(name: str) -> Any:
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-# Absent on Windows, where there are no worker processes either.
-_SIGHUP: signal.Signals | None = getattr(signal, "SIGHUP", None)
-_SIGUSR1: signal.Signals | None = getattr(signal, "SIGUSR1", None)
-#: What stops a single process (or one worker) gracefully: SIGHUP too, as a hangup.
-_PROCESS_STOP_SIGNALS = tuple(s for s in (signal.SIGTERM, signal.SIGINT, _SIGHUP) if s is not None)
 # Blocked across fork, until the child has its own handlers for them.
-_FORK_BLOCKED = {s for s in (*_STOP_SIGNALS, signal.SIGCHLD, _SIGHUP, _SIGUSR1) if s is not None}
+_FORK_BLOCKED = {s for s in (*_STOP_SIGNALS, signal.SIGCHLD, SIGHUP, SIGUSR1) if s is not None}
 
 
 # -- single process ------------------------------------------------------------------------
 
 
-def request_shutdown(server: Any) -> None:
-    """Ask ``server`` to shut down gracefully without waiting for it; safe in a signal handler."""
-    server.request_shutdown()
-
-
 def install_signal_handlers(
     server: Any,
     *,
-    signals: tuple[signal.Signals, ...] = _PROCESS_STOP_SIGNALS,
+    signals: tuple[signal.Signals, ...] = PROCESS_STOP_SIGNALS,
     force_on_repeat: bool = True,
-    reopen_signal: signal.Signals | None = _SIGUSR1,
+    reopen_signal: signal.Signals | None = SIGUSR1,
 ) -> Callable[[], None]:
     """Make ``signals`` (SIGTERM, SIGINT, SIGHUP) shut ``server`` down gracefully, and
     ``reopen_signal`` (SIGUSR1) reopen the access log file; returns ``restore()``.
@@ -151,112 +151,12 @@ def install_signal_handlers(
     of ``logs.log_to_file`` (``--access-log FILE``) after it was renamed; ``None`` leaves
     that signal alone.
     """
-    return _install_process_handlers(server, signals, force_on_repeat, reopen_signal, settle=0.0)
+    return install_process_handlers(server, signals, force_on_repeat, reopen_signal, settle=0.0)
 
-
-#: In a worker, how long the listener is closed before idle connections are: see
-#: ``_stop_accepting_then_shutdown``.
-_WORKER_SETTLE = 0.2
 
 #: How a worker that reached its request limit exits, so the supervisor replaces it at
 #: once and without calling it a crash (EX_TEMPFAIL: "try again").
 _EXIT_REQUEST_LIMIT = 75
-
-
-def request_limit(limit: int | None, jitter: int = 0) -> int | None:
-    """``limit`` plus a random 0..``jitter`` (``None``: no limit), so that processes
-    started together do not all reach their limit, and restart, at the same moment."""
-    if limit is None:
-        return None
-    return limit + random.randint(0, jitter)
-
-
-def after_requests(servers: Iterable[Any], limit: int, action: Callable[[], None]) -> None:
-    """Call ``action()`` once, on the event loop, when ``limit`` responses of ``servers``,
-    counted together, have completed.
-
-    For ``--limit-max-requests`` and gunicorn's ``--max-requests``: ``action`` stops the
-    process gracefully, so the requests in flight at that moment still complete.  Call
-    before the servers serve and after their handler class is final.
-    """
-    done = 0
-
-    def count(*_details: Any) -> None:
-        nonlocal done
-        done += 1
-        if done == limit:
-            action()
-
-    for server in servers:
-        server._ensure_state().request_done.append(count)
-
-
-def _install_process_handlers(
-    server: Any,
-    signals: tuple[signal.Signals, ...],
-    force_on_repeat: bool,
-    reopen_signal: signal.Signals | None,
-    settle: float,
-) -> Callable[[], None]:
-    received: set[int] = set()
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        if force_on_repeat and signum == signal.SIGINT and signal.SIGINT in received:
-            raise KeyboardInterrupt
-        first = not received
-        received.add(signum)
-        if first:
-            logger.info("%s received: shutting down gracefully", signal.Signals(signum).name)
-        if settle > 0 and first:
-            _stop_accepting_then_shutdown(server, settle)
-        else:
-            request_shutdown(server)
-
-    def reopen(signum: int, frame: FrameType | None) -> None:
-        logs.request_reopen()  # the handler's next line goes to the new file at the latest
-        loop = getattr(server, "_serving_loop", None)
-        if loop is not None:  # and right away, from the loop (never inside a line's write)
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(logs.reopen_log_files)
-
-    previous = {sig: signal.signal(sig, handle) for sig in signals}
-    if reopen_signal is not None:
-        previous[reopen_signal] = signal.signal(reopen_signal, reopen)
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore
-
-
-def _stop_accepting_then_shutdown(server: Any, settle: float) -> None:
-    """Close the listener now and shut down gracefully ``settle`` seconds later.
-
-    For a worker, whose listening socket other processes share (the supervisor, the other
-    workers, or a reload's new workers).  A shutdown closes idle connections at once, and a
-    connection accepted a moment ago whose request has not been read yet is idle: closing
-    it would fail a request that any other process would have answered.  So the worker
-    first stops taking connections from the shared queue (those behind stay there for the
-    others) and gives the ones it has just taken time to deliver their request, which then
-    completes as any in-flight request does.  Safe in a signal handler.
-    """
-    loop = getattr(server, "_serving_loop", None)
-
-    def stop_accepting() -> None:
-        listener = getattr(server, "_listener", None)
-        if listener is not None:
-            listener.close()  # the loop's duplicate descriptor; the shared socket stays open
-        assert loop is not None
-        loop.call_later(settle, request_shutdown, server)
-
-    if loop is None:  # not serving yet (or any more): nothing accepted to wait for
-        request_shutdown(server)
-        return
-    try:
-        loop.call_soon_threadsafe(stop_accepting)
-    except RuntimeError:  # the loop closed meanwhile
-        request_shutdown(server)
 
 
 # -- worker processes ----------------------------------------------------------------------
@@ -466,10 +366,10 @@ class WorkerSupervisor:
         previous = {sig: signal.signal(sig, on_stop) for sig in _STOP_SIGNALS}
         previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, on_child)
         # SIGHUP's default action would kill the supervisor and leave its workers serving.
-        if _SIGHUP is not None:
-            previous[_SIGHUP] = signal.signal(_SIGHUP, on_reload)
-        if _SIGUSR1 is not None:
-            previous[_SIGUSR1] = signal.signal(_SIGUSR1, on_reopen)
+        if SIGHUP is not None:
+            previous[SIGHUP] = signal.signal(SIGHUP, on_reload)
+        if SIGUSR1 is not None:
+            previous[SIGUSR1] = signal.signal(SIGUSR1, on_reopen)
 
         def restore() -> None:
             for sig, handler in previous.items():
@@ -658,12 +558,12 @@ class WorkerSupervisor:
         """Reopen this process's access log file and forward SIGUSR1 to every worker."""
         self._reopen_requested = False
         logs.reopen_log_files()  # a worker forked from now on inherits the new file
-        if _SIGUSR1 is None:  # pragma: no cover - no worker processes without it either
+        if SIGUSR1 is None:  # pragma: no cover - no worker processes without it either
             return
         for slot in (*self._slots, *(self._incoming or ()), *self._retiring):
             if slot.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(slot.pid, _SIGUSR1)
+                    os.kill(slot.pid, SIGUSR1)
 
     # -- starting and stopping -------------------------------------------------------------
 
@@ -761,8 +661,8 @@ class WorkerSupervisor:
             os.environ[WORKER_ID_ENV] = str(worker_id)
             # SIGINT too: Ctrl-C in a terminal signals the whole process group, and a
             # worker must then drain like on SIGTERM rather than die with KeyboardInterrupt.
-            settle = min(_WORKER_SETTLE, self.grace)
-            _install_process_handlers(server, _PROCESS_STOP_SIGNALS, False, _SIGUSR1, settle=settle)
+            settle = min(WORKER_SETTLE, self.grace)
+            install_process_handlers(server, PROCESS_STOP_SIGNALS, False, SIGUSR1, settle=settle)
             limited = False
             limit = request_limit(self.limit_max_requests, self.limit_max_requests_jitter)
             if limit is not None:
@@ -773,7 +673,7 @@ class WorkerSupervisor:
                     logger.info(
                         "worker %d (pid %d) served %d requests: stopping", worker_id, os.getpid(), limit
                     )
-                    _stop_accepting_then_shutdown(server, settle)
+                    stop_accepting_then_shutdown(server, settle)
 
                 after_requests([server], limit, retire)
             # Started while the signals are still blocked, so the thread keeps them blocked

@@ -253,6 +253,7 @@ class HandlerBridge:
         message: str | None = None,
         explain: str | None = None,
         head: RequestHead | None = None,
+        request_line: bytes | None = None,
     ) -> None:
         """Answer with the handler class's own ``send_error`` page and close.
 
@@ -273,7 +274,9 @@ class HandlerBridge:
         proxy.wfile = capture  # what the handler's setup() takes as its wfile
         answered: list[bool] = []
         try:
-            self._handler_error_page(proxy, client_address, status, message, explain, head, answered)
+            self._handler_error_page(
+                proxy, client_address, status, message, explain, head, request_line, answered
+            )
         except Exception:
             try:
                 self.server.handle_error(proxy, client_address)
@@ -284,7 +287,7 @@ class HandlerBridge:
         if answered:
             wfile.write(bytes(capture.page))
         else:
-            self._plain_error_page(proxy, client_address, status, message, explain, head)
+            self._plain_error_page(proxy, client_address, status, message, explain, head, request_line)
         wfile.close()
 
     def _handler_error_page(
@@ -295,6 +298,7 @@ class HandlerBridge:
         message: str | None,
         explain: str | None,
         head: RequestHead | None,
+        request_line: bytes | None,
         answered: list[bool],
     ) -> None:
         """The handler class's page (see ``send_error_page``); ``answered`` gets an item
@@ -303,7 +307,7 @@ class HandlerBridge:
         handler: Any = cls.__new__(cls)  # Any: typeshed does not declare raw_requestline
 
         def handle() -> None:
-            _request_attributes(handler, head)
+            _request_attributes(handler, head, request_line)
             # An HTTPStatus, as the stdlib passes: before 3.11 its error page shows str(code).
             handler.send_error(HTTPStatus(status), message, explain)
             answered.append(True)
@@ -325,6 +329,7 @@ class HandlerBridge:
         message: str | None,
         explain: str | None,
         head: RequestHead | None,
+        request_line: bytes | None = None,
     ) -> None:
         """The stdlib's page, from ``BaseHTTPRequestHandler.send_error`` itself, with the
         handler class's ``protocol_version``: the answer when the class could not give one."""
@@ -337,18 +342,22 @@ class HandlerBridge:
         version = getattr(self.error_class[0], "protocol_version", None)
         if isinstance(version, str) and version in ("HTTP/1.0", "HTTP/1.1"):
             page.protocol_version = version
-        _request_attributes(page, head)
+        _request_attributes(page, head, request_line)
         try:
             page.send_error(HTTPStatus(status), message, explain)
         except Exception:
             logger.exception("error page failed")
 
 
-def _request_attributes(handler: Any, head: RequestHead | None) -> None:
+def _request_attributes(handler: Any, head: RequestHead | None, request_line: bytes | None = None) -> None:
     """What ``parse_request`` has set when it calls ``send_error``; a simple (HTTP/0.9)
-    request counts as HTTP/1.0, so the page has a status line."""
+    request counts as HTTP/1.0, so the page has a status line.  Without a head, the
+    request line of a refused request (``request_line``, if a whole one came) is still
+    ``requestline``, which the stdlib's ``log_request`` logs."""
     handler.close_connection = True
     handler.command = head.method if head is not None else ""
     handler.request_version = "HTTP/1.0" if head is None or head.version == "HTTP/0.9" else head.version
-    handler.requestline = head.request_line.decode("latin-1") if head is not None else ""
-    handler.raw_requestline = head.request_line + b"\r\n" if head is not None else b""
+    if head is not None:
+        request_line = head.request_line
+    handler.requestline = request_line.decode("latin-1") if request_line is not None else ""
+    handler.raw_requestline = request_line + b"\r\n" if request_line is not None else b""

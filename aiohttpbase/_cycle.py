@@ -324,9 +324,12 @@ class RequestCycle:
         exchange = self.exchange
         assert exchange is not None
         writer = self._writer
-        logged = self.proxy.access_logged
+        proxy = self.proxy
+        # No status line to read (an HTTP/0.9 answer is the bare body): the code the
+        # handler's send_response logged, as the stdlib's log_request shows it.
+        status = writer.status or proxy.logged_status
         for listener in self._state.request_done:
-            listener(exchange, writer.status, writer.body_bytes, logged)
+            listener(exchange, status, writer.body_bytes, proxy.access_logged)
 
     def _finish_cycle(self) -> None:
         self.exchange = None
@@ -363,8 +366,16 @@ class RequestCycle:
         elif error.status:
             head = exchange.head if exchange is not None else None
             writer.start(head.method if head else "GET", "HTTP/1.1", False)
-            self._io.send_error_page(error, self.client_address)
+            proxy = self.proxy
+            proxy.access_logged = False  # set again by this page's log_request (send_error)
+            self._io.send_error_page(error, self.client_address, head)
             writer.finish()
+            if proxy.access_logged:
+                since = exchange.started_at if exchange is not None else self.waiting_since
+                line = head.request_line if head is not None else error.request_line
+                self._state.log_refusal(
+                    self.client_address, line, writer.status, writer.body_bytes, self._loop.time() - since
+                )
         self.exchange = None
         self.ready = False
         self._link.close()

@@ -119,12 +119,21 @@ class RequestError:
     request line or to a connection that dies before the head is complete).
     """
 
-    __slots__ = ("status", "message", "explain")
+    __slots__ = ("status", "message", "explain", "request_line")
 
-    def __init__(self, status: int, message: str | None = None, explain: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str | None = None,
+        explain: str | None = None,
+        request_line: bytes | None = None,
+    ) -> None:
         self.status = status
         self.message = message
         self.explain = explain
+        #: The request line as received (CRLF stripped), if a whole one came: for the
+        #: access line and ``requestline`` of the refusal, as the stdlib logs them.
+        self.request_line = request_line
 
     def __repr__(self) -> str:
         return f"RequestError({self.status}, {self.message!r})"

@@ -66,6 +66,7 @@ class HandlerIO:
         """Give ``exchange`` (just made from its head) the streams its mode wants."""
         proxy = self.proxy
         proxy.access_logged = False
+        proxy.logged_status = 0
         mode = exchange.mode
         if mode == THREAD:
             exchange.sink = ThreadedSink(
@@ -102,7 +103,13 @@ class HandlerIO:
         self.proxy.wfile = ResponseStream(self._writer)
         try:
             self._state.bridge.send_error_page(
-                self.proxy, client_address, error.status, error.message, error.explain, head=head
+                self.proxy,
+                client_address,
+                error.status,
+                error.message,
+                error.explain,
+                head=head,
+                request_line=error.request_line,
             )
         except Exception:
             logger.exception("error page failed")

@@ -152,10 +152,13 @@ class RequestReader:
         self.buffer.clear()
         self._chunked = None
 
-    def _fail(self, status: int, message: str | None = None, explain: str | None = None) -> RequestError:
-        """Refuse the request: no byte of this connection is read any more."""
+    def _fail(
+        self, status: int, message: str | None = None, explain: str | None = None, line: bytes | None = None
+    ) -> RequestError:
+        """Refuse the request: no byte of this connection is read any more.  ``line``: the
+        request line, once a whole one was received."""
         self.close()
-        return RequestError(status, message, explain)
+        return RequestError(status, message, explain, line)
 
     def _next_head_event(self) -> RequestHead | RequestError | _NeedData:
         buffer = self.buffer
@@ -185,10 +188,10 @@ class RequestReader:
             request_line = bytes(buffer[:line_end]).rstrip(b"\r")
             checked = check_request_line(request_line.decode("latin-1"))
             if isinstance(checked, RequestError):
-                return self._fail(checked.status, checked.message)
+                return self._fail(checked.status, checked.message, None, request_line)
             if checked[1] == "*" and checked[0] != "OPTIONS":
                 # RFC 9112 section 3.2.4: the asterisk form is only for OPTIONS.
-                return self._fail(400, None, "The request target * is for OPTIONS only")
+                return self._fail(400, None, "The request target * is for OPTIONS only", request_line)
             self._line = line = checked
             if checked[2] == "HTTP/0.9":
                 # No headers, no body, and the connection ends after it.
@@ -201,24 +204,24 @@ class RequestReader:
         end = _end_of_head(buffer, max(line_end, self._scanned - 2))
         if end < 0:
             if len(buffer) > config.max_header_bytes:
-                return self._fail(431, "Request header fields too large")
+                return self._fail(431, "Request header fields too large", None, request_line)
             if self._eof:
                 return self._fail(0)
             self._scanned = len(buffer)
             return NEED_DATA
         if end > config.max_header_bytes:
-            return self._fail(431, "Request header fields too large")
+            return self._fail(431, "Request header fields too large", None, request_line)
         # Counting and finding in the buffer itself: no copy of the head is made here.
         if buffer.count(b"\n", 0, end) - 2 > config.max_header_fields:
-            return self._fail(431, "Too many headers")
+            return self._fail(431, "Too many headers", None, request_line)
         if buffer.find(b"\n ", 0, end) >= 0 or buffer.find(b"\n\t", 0, end) >= 0:
-            return self._fail(400, None, "Obsolete line folding is not accepted")
+            return self._fail(400, None, "Obsolete line folding is not accepted", request_line)
         event = self._heads.parse(buffer, line_end, end, line, request_line)
         if type(event) is not RequestHead:
-            return self._fail(event.status, event.message, event.explain)  # type: ignore[union-attr]
+            return self._fail(event.status, event.message, event.explain, request_line)  # type: ignore[union-attr]
         length = event.content_length
         if length is not None and self._body_limit is not None and length > self._body_limit:
-            return self._fail(413)
+            return self._fail(413, None, None, request_line)
         if end == len(buffer):  # the usual case: nothing behind the head yet
             buffer.clear()
         else:

@@ -118,7 +118,17 @@ class ConnectionProxy:
     behave as on the stdlib.
     """
 
-    __slots__ = ("_socket", "_peername", "_timeout", "rfile", "wfile", "_on_close", "access_logged", "_raw")
+    __slots__ = (
+        "_socket",
+        "_peername",
+        "_timeout",
+        "rfile",
+        "wfile",
+        "_on_close",
+        "access_logged",
+        "logged_status",
+        "_raw",
+    )
 
     def __init__(self, sock: Any, peername: Any, on_close: Callable[[], None]) -> None:
         self._socket = sock
@@ -130,6 +140,8 @@ class ConnectionProxy:
         self.wfile: io.BufferedIOBase = io.BytesIO()
         #: Set by ``ServingMixin.log_request``: the server owes this request an access line.
         self.access_logged = False
+        #: The status ``log_request`` was given (``logs.logged_status``; 0 if none).
+        self.logged_status = 0
         #: The handler's end of the raw connection after a takeover (see ``_takeover``).
         self._raw: socket.socket | None = None
 

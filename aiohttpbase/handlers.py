@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from ._streams import ConnectionProxy, ResponseStream
-from .logs import log_time
+from .logs import log_time, logged_status
 
 __all__ = ["BaseHTTPRequestHandler", "ServingMixin", "serving_class"]
 
@@ -100,6 +100,7 @@ class ServingMixin:
         request = getattr(self, "request", None)
         if isinstance(request, ConnectionProxy) and type(self).log_message is _STDLIB.log_message:
             request.access_logged = True  # the connection writes the line when the response is done
+            request.logged_status = logged_status(code)  # an HTTP/0.9 answer has no status line
         else:
             _STDLIB.log_request(self, code, size)
 

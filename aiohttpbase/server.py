@@ -33,6 +33,7 @@ from ._parsers import parser_class
 from ._pool import HandlerThreadPool
 from ._protocol import HTTPConnection
 from ._state import ServerState
+from ._supervisor import WorkerSupervisor
 from .config import ServerConfig
 
 __all__ = [
@@ -231,8 +232,6 @@ class HTTPServer(http.server.HTTPServer):
     # -- internals -------------------------------------------------------------------
 
     def _serve_forked(self, poll_interval: float) -> None:
-        from .workers import WorkerSupervisor
-
         supervisor = WorkerSupervisor(
             self,
             os.cpu_count() or 1,

@@ -62,17 +62,9 @@ from ._lifecycle import (
     request_limit,
     request_shutdown,
 )
-from ._supervisor import (
-    WORKER_ID_ENV,
-    RestartBackoff,
-    WorkerSupervisor,
-)
-from ._supervisor import (
-    _linux_libc as _linux_libc,  # _reload's
-)
-from ._supervisor import (
-    _set_parent_death_signal as _set_parent_death_signal,  # _reload's
-)
+from ._supervisor import WORKER_ID_ENV, RestartBackoff, WorkerSupervisor
+from ._worker_process import _linux_libc as _linux_libc  # for _reload
+from ._worker_process import _set_parent_death_signal as _set_parent_death_signal  # for _reload
 
 if TYPE_CHECKING:
     from ._gunicorn import GunicornWorker

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttpbase
-from aiohttpbase import _supervisor
+from aiohttpbase import _worker_process
 from aiohttpbase.workers import install_signal_handlers, serve_workers
 
 
@@ -95,9 +95,9 @@ def main() -> int:
     parser.add_argument("--death-watch", choices=["both", "pdeathsig", "pipe"], default="both")
     args = parser.parse_args()
     if args.death_watch == "pipe":
-        _supervisor._linux_libc = lambda: None
+        _worker_process._linux_libc = lambda: None
     elif args.death_watch == "pdeathsig":
-        _supervisor._watch_supervisor = lambda fd, pid: None
+        _worker_process._watch_supervisor = lambda fd, pid: None
     logging.basicConfig(level=logging.INFO, format="%(process)d %(name)s %(levelname)s %(message)s")
 
     server_class = aiohttpbase.ThreadingHTTPServer if args.threading else aiohttpbase.HTTPServer

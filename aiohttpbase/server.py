@@ -9,6 +9,10 @@ changes is the loop: ``serve_forever`` and ``handle_request`` run an asyncio eve
 (uvloop when importable) that accepts and serves every connection concurrently.
 ``get_request``, ``process_request``, ``shutdown_request`` and ``close_request`` are not
 called: the loop accepts, and each connection closes itself.
+
+The classes keep the stdlib's surface and the server's lifetime (construction, the loop
+it runs on, shutdown requests, ``ForkingMixIn`` workers); what runs on the loop -- listen,
+sweep timeouts, serve until shutdown or one request, close gracefully -- is ``_serving``.
 """
 
 from __future__ import annotations
@@ -17,21 +21,19 @@ import asyncio
 import contextlib
 import errno
 import http.server
-import logging
 import os
 import socket
 import socketserver
 import ssl
 import stat
 import threading
-import time
 from typing import Any, TypeVar
 
 from . import logs
 from ._bridge import HandlerBridge
 from ._parsers import parser_class
 from ._pool import HandlerThreadPool
-from ._protocol import HTTPConnection
+from ._serving import close_everything, serve_one_request, serve_until_shutdown
 from ._state import ServerState
 from ._supervisor import WorkerSupervisor
 from .config import ServerConfig
@@ -46,8 +48,6 @@ __all__ = [
     "systemd_socket",
     "unix_socket",
 ]
-
-logger = logging.getLogger("aiohttpbase.error")
 
 _ServerT = TypeVar("_ServerT", bound="HTTPServer")
 
@@ -156,7 +156,7 @@ class HTTPServer(http.server.HTTPServer):
             return
         self._is_shut_down.clear()
         try:
-            self._run(self._serve_until_shutdown(poll_interval))
+            self._run(serve_until_shutdown(self, poll_interval))
         finally:
             self._shutdown_request = False
             self._is_shut_down.set()
@@ -196,14 +196,14 @@ class HTTPServer(http.server.HTTPServer):
             timeout = self.timeout
         elif self.timeout is not None:
             timeout = min(timeout, self.timeout)
-        if not self._run(self._serve_one_request(timeout)):
+        if not self._run(serve_one_request(self, timeout)):
             self.handle_timeout()
 
     def server_close(self) -> None:
         """Close the listening socket and every connection; release the loop."""
         loop = self._loop
         if loop is not None and not loop.is_closed() and not loop.is_running():
-            loop.run_until_complete(self._close_everything(grace=0.0))
+            loop.run_until_complete(close_everything(self, grace=0.0))
             loop.close()
         elif self._listener is not None:
             self._listener.close()
@@ -224,7 +224,7 @@ class HTTPServer(http.server.HTTPServer):
         """
         self._is_shut_down.clear()
         try:
-            await self._serve_until_shutdown(0.5)
+            await serve_until_shutdown(self, 0.5)
         finally:
             self._shutdown_request = False
             self._is_shut_down.set()
@@ -291,117 +291,6 @@ class HTTPServer(http.server.HTTPServer):
             self._state = ServerState(self, self.config, HandlerBridge(self, threaded), pool)
         return self._state
 
-    async def _start_listening(self) -> ServerState:
-        state = self._ensure_state()
-        if self._listener is None:
-            loop = asyncio.get_running_loop()
-            # A duplicate descriptor: asyncio closes the socket it serves, while the
-            # stdlib contract keeps self.socket open until server_close().
-            listening, context = _plain_socket_and_tls(self.socket)
-            context = context or self.ssl_context
-            self._listener = await loop.create_server(
-                lambda: HTTPConnection(state),
-                sock=listening,
-                backlog=self.request_queue_size,
-                ssl=context,
-            )
-            self._sweeper = loop.create_task(self._sweep_timeouts(state))
-        return state
-
-    async def _sweep_timeouts(self, state: ServerState) -> None:
-        """One timer for all connections instead of one per request: cheap on the hot path,
-        and precise to a fraction of the shortest timeout."""
-        config = self.config
-        shortest = min(
-            config.timeout_header, config.timeout_keep_alive, config.timeout_body, config.timeout_send
-        )
-        interval = max(0.01, min(1.0, shortest / 4))
-        while True:
-            await asyncio.sleep(interval)
-            state.sweep()
-
-    async def _serve_until_shutdown(self, poll_interval: float) -> None:
-        state = await self._start_listening()
-        self._serving_loop = asyncio.get_running_loop()
-        self._wakeup = wakeup = asyncio.Event()
-        state.shutting_down = False
-        state.grant(None)
-        try:
-            while not self._shutdown_request:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(wakeup.wait(), poll_interval)
-                if self._shutdown_request:
-                    break
-                self.service_actions()
-        finally:
-            self._serving_loop = None
-            self._wakeup = None
-            await self._close_everything(self.config.timeout_graceful_shutdown)
-
-    async def _serve_one_request(self, timeout: float | None) -> bool:
-        state = await self._start_listening()
-        progress = state.progress = asyncio.Event()
-        started = state.requests_started
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            state.grant(1)
-            while state.requests_started == started:
-                progress.clear()
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(progress.wait(), remaining)
-            while state.requests_finished < state.requests_started:
-                progress.clear()
-                await progress.wait()
-            await self._let_closing_connections_finish(state)
-            return True
-        finally:
-            state.budget = 0
-            state.progress = None
-
-    @staticmethod
-    async def _let_closing_connections_finish(state: ServerState, limit: float = 1.0) -> None:
-        """Run the loop until answered connections that are closing have closed.
-
-        Between ``handle_request()`` calls the loop does not run; a close-delimited
-        response is only complete for the client once its connection is really closed.
-        """
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0)
-            if not any(c.closing for c in state.connections):
-                return
-
-    async def _close_everything(self, grace: float) -> None:
-        """Stop accepting, close idle connections, give busy ones ``grace`` seconds."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        state = self._state
-        if state is None:
-            return
-        state.shutting_down = True
-        for connection in list(state.connections):
-            connection.close_when_idle()
-        deadline = time.monotonic() + grace
-        while state.connections and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        if state.connections:
-            logger.warning(
-                "graceful shutdown: %d connection(s) still busy after %.1f s; closing them",
-                len(state.connections),
-                grace,
-            )
-            for connection in list(state.connections):
-                connection.abort()
-        await state.async_runner.cancel_all()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
-        await asyncio.sleep(0)
-
 
 class HTTPSServer(HTTPServer):
     """HTTPS with the signature of Python 3.14's ``http.server.HTTPSServer``.
@@ -445,21 +334,6 @@ class ThreadingHTTPSServer(socketserver.ThreadingMixIn, HTTPSServer):
     """``HTTPSServer`` with blocking handlers on worker threads (see ``ThreadingHTTPServer``)."""
 
     daemon_threads = True
-
-
-def _plain_socket_and_tls(sock: socket.socket) -> tuple[socket.socket, ssl.SSLContext | None]:
-    """A duplicate of the listening socket for the loop, and the TLS context to serve with.
-
-    The TLS context comes from ``HTTPSServer`` or from the stdlib idiom
-    ``httpd.socket = context.wrap_socket(httpd.socket, server_side=True)``: the loop does
-    the TLS itself (non-blocking), so it gets the plain descriptor and the context.
-    A duplicate, because asyncio closes the socket it serves, while the stdlib contract
-    keeps ``server.socket`` open until ``server_close()``.
-    """
-    if isinstance(sock, ssl.SSLSocket):
-        plain = socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno()))
-        return plain, sock.context
-    return sock.dup(), None
 
 
 def unix_socket(path: str | os.PathLike[str], mode: int | None = None) -> socket.socket:

@@ -1,4 +1,5 @@
-"""The package's shape (issue 10): every import points down, so there is no import cycle.
+"""The package's shape (issue 10): every import points down, so there is no import cycle;
+and no class grows past ``MAX_CLASS_LINES``.
 
 Read from the source with ``ast``, not by importing: an import inside a function, or under
 ``TYPE_CHECKING``, is an edge as much as one at the top of a module.
@@ -11,6 +12,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "aiohttpbase"
 MODULES = {path.stem for path in PACKAGE.glob("*.py")}
+#: About 300 lines, with a margin: a class this long has more than one job.
+MAX_CLASS_LINES = 340
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -117,3 +120,15 @@ def test_no_import_cycle() -> None:
     assert not cycles, "import cycles among aiohttpbase modules:\n" + "\n".join(
         " -> ".join(cycle) for cycle in cycles
     )
+
+
+def test_no_class_is_too_long() -> None:
+    too_long = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.ClassDef):
+                assert node.end_lineno is not None
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_CLASS_LINES:
+                    too_long.append(f"{path.name}: {node.name} is {length} lines")
+    assert not too_long, f"classes over {MAX_CLASS_LINES} lines:\n" + "\n".join(too_long)

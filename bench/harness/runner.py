@@ -51,7 +51,9 @@ class Runner:
         self.ab = ab
         self.notes: list[str] = [setup_note] if setup_note else []
         self.runs: list[Run] = []
-        self.log_dir = Path(args.out) / "logs"
+        # Absolute: servers run from other directories (--commit serves from an exported tree),
+        # and the access-log servers open a path given to them under it.
+        self.log_dir = Path(args.out).resolve() / "logs"
         self.explicit_servers: set[str] = set()
         #: ``--commit``: the commit aiohttpbase is served from (None: the working tree).
         self.commit: str | None = None

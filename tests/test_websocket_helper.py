@@ -621,9 +621,8 @@ class FilesAndSocket(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.parametrize("run_mode", ["inline", "thread"])  # a def handler: no async mode
 def test_accept_sync_in_a_replayed_stdlib_handler(serve: Any, run_mode: str) -> None:
-    if run_mode == "async":
-        pytest.skip("a def handler")
     server = serve(FilesAndSocket, server_class_for(run_mode))
     with client(server, "/ws") as ws:
         ws.send("replayed")

@@ -23,10 +23,10 @@ resumed, closing, a takeover -- it asks of its ``Link`` (the protocol).
 from __future__ import annotations
 
 import asyncio
-from typing import Final, Protocol
+from typing import Protocol
 
 from ._bridge import INLINE, THREAD
-from ._core import HTTPCore, Phase
+from ._core import ENDING, HTTPCore
 from ._events import BodyData, EndOfRequest, RequestError, RequestHead
 from ._exchange import Exchange, plan
 from ._flow import FlowControl
@@ -37,9 +37,6 @@ from ._streams import READ_HIGH_WATER, ConnectionProxy
 from ._takeover import SocketTunnel, StreamTunnel
 
 __all__ = ["Link", "RequestCycle"]
-
-
-_ENDING: Final = Phase.MUST_CLOSE  # this phase and the ones after it: the connection is ending
 
 
 class Link(Connection, Protocol):
@@ -148,7 +145,7 @@ class RequestCycle:
     def process(self) -> None:
         """Turn the core's events into exchanges and run them, as far as they go now."""
         core = self._core
-        while core.phase < _ENDING:  # (the attribute, not the property: this loop is hot)
+        while core.phase < ENDING:  # (the attribute, not the property: this loop is hot)
             if self.ready:
                 exchange = self.exchange
                 assert exchange is not None
@@ -258,7 +255,7 @@ class RequestCycle:
             self._notify_done()
             self._finish_cycle()
             return
-        if self._core.closing:
+        if self._core.phase >= ENDING:  # (closing, without the property: hot)
             self._finish_cycle()
             return
         if failure is not None or exchange.refusal is not None:
@@ -309,9 +306,11 @@ class RequestCycle:
             self._after_response(keep_alive)
 
     def _after_response(self, keep_alive: bool) -> None:
-        if self._state.request_done:
+        state = self._state
+        if state.request_done:
             self._notify_done()
-        self._finish_cycle()
+        self.exchange = None  # (_finish_cycle, inline: once per request)
+        state.request_finished()
         self._core.next_request(keep_alive)
         if keep_alive:
             # Reading resumes (if it was paused) in _process, which every caller runs next.

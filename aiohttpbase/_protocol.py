@@ -15,7 +15,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, cast
 
-from ._core import HTTPCore, Phase
+from ._core import ENDING, HTTPCore, Phase
 from ._cycle import RequestCycle
 from ._events import RequestError
 from ._flow import FlowControl
@@ -192,7 +192,7 @@ class HTTPConnection(asyncio.Protocol):
 
     def update_reading(self) -> None:
         """Pause reading while writing is paused or the connection holds enough."""
-        if self._core.closing or self._transport is None or type(self._tunnel) is SocketTunnel:
+        if self._core.phase >= ENDING or self._transport is None or type(self._tunnel) is SocketTunnel:
             return  # (a socket tunnel's flow control is its own)
         flow = self._flow
         pause = flow.write_paused or self._cycle.holding

@@ -73,7 +73,19 @@ class ServingMixin:
         if "\n" in keyword or "\r" in keyword or "\n" in text or "\r" in text:
             _check_field("header name", keyword)
             _check_field("header value", text)
-        _STDLIB.send_header(self, keyword, value)
+        # What the stdlib's send_header does (the same in 3.10-3.14), here rather than by a
+        # call to it: one call and one hasattr fewer per header of every response.
+        if self.request_version != "HTTP/0.9":
+            try:
+                buffer = self._headers_buffer
+            except AttributeError:
+                buffer = self._headers_buffer = []
+            buffer.append(f"{keyword}: {text}\r\n".encode("latin-1", "strict"))
+        if keyword.lower() == "connection":
+            if value.lower() == "close":
+                self.close_connection = True
+            elif value.lower() == "keep-alive":
+                self.close_connection = False
 
     def date_time_string(self: Any, timestamp: float | None = None) -> str:
         if timestamp is not None:

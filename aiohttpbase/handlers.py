@@ -76,10 +76,12 @@ class ServingMixin:
         # What the stdlib's send_header does (the same in 3.10-3.14), here rather than by a
         # call to it: one call and one hasattr fewer per header of every response.
         if self.request_version != "HTTP/0.9":
+            buffer: list[bytes]
             try:
                 buffer = self._headers_buffer
             except AttributeError:
-                buffer = self._headers_buffer = []
+                buffer = []
+                self._headers_buffer = buffer
             buffer.append(f"{keyword}: {text}\r\n".encode("latin-1", "strict"))
         if keyword.lower() == "connection":
             if value.lower() == "close":

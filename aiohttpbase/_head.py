@@ -132,6 +132,31 @@ def check_request_line(line: str) -> RequestError | tuple[str, str, str]:
     return words[0], words[1], words[2]
 
 
+def plain_request_line(line: RequestLine, line_end: int, request_line: bytes) -> bool:
+    """Whether a request line the stdlib's rules accepted (``check_request_line``) is plainly
+    within h11's grammar too, so that a backend may skip h11's request-line parse.
+
+    Checked without a regex: h11 strips one CR before the LF, and a second makes the line
+    invalid; the words hold no whitespace, so with this length the line has exactly two
+    separators and nothing around them, and both must be SP (not HTAB, VT, ...); a token
+    method: plain letters (rarer tokens, M-SEARCH, are left to h11's parse); a visible-ASCII
+    target; and after ``check_request_line`` an 8-character version is exactly HTTP/d.d.
+    ``line_end``: where the line's LF is.
+    """
+    method, target, version = line
+    return (
+        line_end - len(request_line) <= 1
+        and len(request_line) == len(method) + len(target) + len(version) + 2
+        and request_line[len(method)] == 32
+        and request_line[-len(version) - 1] == 32
+        and method.isalpha()
+        and method.isascii()
+        and target.isascii()
+        and target.isprintable()
+        and len(version) == 8
+    )
+
+
 def keep_alive(version: str, connection_values: list[str]) -> bool:
     """Whether a request allows the connection to stay open, given its Connection values.
 

@@ -31,7 +31,15 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from ._events import RequestError, RequestHead
 from ._h11_parser import H11HeadParser
-from ._head import CONTENT_LENGTH, FIELD_KINDS, HOST, TRANSFER_ENCODING, RequestLine, finish_head
+from ._head import (
+    CONTENT_LENGTH,
+    FIELD_KINDS,
+    HOST,
+    TRANSFER_ENCODING,
+    RequestLine,
+    finish_head,
+    plain_request_line,
+)
 
 __all__ = ["HttptoolsHeadParser"]
 
@@ -96,24 +104,9 @@ class HttptoolsHeadParser:
     def parse(
         self, buffer: bytearray, line_end: int, end: int, line: RequestLine, request_line: bytes
     ) -> RequestHead | RequestError:
-        method, target, version = line
-        # h11's request-line grammar beyond the stdlib's, checked without a regex:
-        # - h11 strips one CR before the LF; a second one makes the line invalid;
-        # - the words hold no whitespace, so with this length the line has exactly two
-        #   separators and nothing around them, and both must be SP (not HTAB, VT, ...);
-        # - a token method: plain letters here, rarer tokens (M-SEARCH) are left to h11;
-        # - a visible-ASCII target;
-        # - after check_request_line, an 8-character version is exactly HTTP/d.d.
-        if (
-            line_end - len(request_line) > 1
-            or len(request_line) != len(method) + len(target) + len(version) + 2
-            or request_line[len(method)] != 32
-            or request_line[-len(version) - 1] != 32
-            or not (method.isalpha() and method.isascii())
-            or not (target.isascii() and target.isprintable())
-            or len(version) != 8
-        ):
+        if not plain_request_line(line, line_end, request_line):
             return self._reference.parse(buffer, line_end, end, line, request_line)
+        version = line[2]
 
         parser = self._llhttp or self._new_llhttp()
         sink = self._sink

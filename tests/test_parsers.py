@@ -15,6 +15,7 @@ import pytest
 
 from aiohttpbase import ServerConfig
 from aiohttpbase._events import NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead
+from aiohttpbase._h11_parser import H11HeadParser
 from aiohttpbase._parsers import PARSERS, parser_class
 from tests.test_bad_requests import CASES
 
@@ -440,6 +441,30 @@ def test_backends_agree_on_mutated_requests(backend_name: str) -> None:
             assert run(backend_name, pieces) == run("h11", pieces), (round_, data)
     for data in SEEDS:
         assert run(backend_name, bytewise(data + follow)) == run("h11", whole(data + follow))
+
+
+def test_h11_request_event_agrees_with_h11_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The h11 backend checks a head with a plain request line through ``h11.Request``; for
+    every mutated head (and each bad-request case) the events must be exactly those of the
+    same backend reading every head with a fresh ``h11.Connection``."""
+    rng = random.Random(20261201)
+    follow = b"GET /next HTTP/1.1\r\nHost: n\r\n\r\n"
+    heads = [mutate(rng.choice(SEEDS), rng) + follow for _ in range(3000)]
+    heads += [data + follow for data in SEEDS] + [case[0] for case in CASES]
+    by_request_event = [run("h11", whole(data)) for data in heads]
+
+    def as_connection(
+        self: H11HeadParser, buffer: bytearray, line_end: int, end: int, line: Any, request_line: bytes
+    ) -> Any:
+        return self._parse_as_connection(bytes(buffer[:end]), line, request_line)
+
+    monkeypatch.setattr(H11HeadParser, "parse", as_connection)
+    by_connection = [run("h11", whole(data)) for data in heads]
+    for data, fast, reference in zip(heads, by_request_event, by_connection, strict=True):
+        assert fast == reference, data
+    # The comparison means something only if both kinds of answer are common among them.
+    served = sum(1 for events in by_request_event if events and events[0][0] == "head")
+    assert 500 < served < len(heads) - 500
 
 
 # -- the shared head cache --------------------------------------------------------------

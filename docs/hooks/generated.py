@@ -5,8 +5,8 @@
   is shown as what it means, the field's ``unset`` metadata ("no limit"), as ``--help`` does.
 * ``<!-- generated: cli -->`` becomes a table of every ``python -m aiohttpbase`` option,
   read from the argument parser of ``aiohttpbase.cli``.
-* ``bench/results/results.png`` (written by ``bench/run.py``) is published with the site,
-  so the benchmarks page always shows the latest chart.
+* ``bench/results/results.png`` and ``bench/results/varied/results.png`` (written by
+  ``bench/run.py``) are published with the site, so the benchmarks page shows the latest charts.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from mkdocs.structure.files import File, Files
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_BENCH_FILES = ("bench/results/results.png",)
+_BENCH_FILES = ("bench/results/results.png", "bench/results/varied/results.png")
 
 
 def _escape(text: str) -> str:

@@ -45,9 +45,18 @@ class H11HeadParser:
     def parse(
         self, buffer: bytearray, line_end: int, end: int, line: RequestLine, request_line: bytes
     ) -> RequestHead | RequestError:
+        if buffer.find(b"\n ", 0, end) >= 0 or buffer.find(b"\n\t", 0, end) >= 0:
+            # RFC 9112 section 5.2: obsolete line folding is refused (h11 would unfold it).
+            return RequestError(400, None, "Obsolete line folding is not accepted")
         head = bytes(buffer[:end])
         if not plain_request_line(line, line_end, request_line):
             return self._parse_as_connection(head, line, request_line)
+        return self._parse_plain(head, line_end, line, request_line)
+
+    def _parse_plain(
+        self, head: bytes, line_end: int, line: RequestLine, request_line: bytes
+    ) -> RequestHead | RequestError:
+        """A head whose request line is plainly within h11's grammar, checked by ``h11.Request``."""
         method, target, version = line
         # The field lines as h11's receive buffer cuts them: at each LF, one CR before it
         # dropped; the last two pieces are the blank line that ends the head and nothing.

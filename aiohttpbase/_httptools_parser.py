@@ -123,6 +123,9 @@ class HttptoolsHeadParser:
         except HttpParserError:
             # llhttp refused the header block (or something in it we let h11 judge,
             # such as an odd Content-Length or Transfer-Encoding): h11 gives the answer.
+            # Obsolete line folding is among them, in every position (llhttp refuses a
+            # field line that starts with SP or HTAB), and the h11 backend refuses it too:
+            # so the fold check runs only on this path.
             self._llhttp = None
             return self._reference.parse(buffer, line_end, end, line, request_line)
 

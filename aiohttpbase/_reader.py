@@ -12,8 +12,8 @@ answers.  ``RequestReader`` holds a connection's receive buffer and:
 3. limits the head (up to the first blank line; bare LF line endings count) in bytes and
    fields (431) whether or not it arrived in one read -- h11 only measures a head while
    it is incomplete (python-hyper/h11#182) and llhttp not at all;
-4. refuses obsolete line folding (400);
-5. hands the complete head to its ``HeadParser``, applies the body limit (413), and
+4. hands the complete head to its ``HeadParser`` (which judges the field lines,
+   obsolete line folding among them: 400), applies the body limit (413), and
    frames the body: a ``Content-Length`` body is sliced from the buffer, a chunked one
    decoded by ``ChunkedDecoder``.
 
@@ -23,6 +23,9 @@ answered in order.  After any refusal no further byte of the connection is parse
 """
 
 from __future__ import annotations
+
+import re
+from typing import Final
 
 from ._chunked import ChunkedDecoder
 from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
@@ -40,19 +43,20 @@ HEAD, LENGTH_BODY, CHUNKED, COMPLETE, DONE, SIMPLE, ERROR = range(7)
 RequestEvent = RequestHead | BodyData | EndOfRequest | RequestError | _NeedData
 
 
+# The blank line that ends a head: h11 accepts bare LF line endings, and so do we.
+_BLANK_LINE: Final = re.compile(rb"\n\r?\n")
+
+
 def _end_of_head(buffer: bytearray, start: int) -> int:
     """Where the head in ``buffer`` ends (just after its blank line), or -1.
 
-    A blank line ends the head; h11 accepts bare LF line endings, and so do we: the first
-    ``\\n\\r\\n`` or ``\\n\\n`` from ``start``, whichever comes first.  Two C-level finds (a
-    regex search costs three times as much), once per read, resumed where the previous
-    read's search ended.
+    The first ``\\n\\r\\n`` or ``\\n\\n`` from ``start``, searched once per read and resumed
+    where the previous read's search ended.  One regex search over a 600-byte head costs
+    0.46 us; the two finds it replaced (one per line ending) cost 1.07 us, because each
+    stops at every LF of the head.
     """
-    crlf = buffer.find(b"\n\r\n", start)
-    lf = buffer.find(b"\n\n", start, crlf + 1 if crlf >= 0 else len(buffer))
-    if lf >= 0:
-        return lf + 2
-    return crlf + 3 if crlf >= 0 else -1
+    match = _BLANK_LINE.search(buffer, start)
+    return -1 if match is None else match.end()
 
 
 class RequestReader:
@@ -214,8 +218,6 @@ class RequestReader:
         # Counting and finding in the buffer itself: no copy of the head is made here.
         if buffer.count(b"\n", 0, end) - 2 > config.max_header_fields:
             return self._fail(431, "Too many headers", None, request_line)
-        if buffer.find(b"\n ", 0, end) >= 0 or buffer.find(b"\n\t", 0, end) >= 0:
-            return self._fail(400, None, "Obsolete line folding is not accepted", request_line)
         event = self._heads.parse(buffer, line_end, end, line, request_line)
         if type(event) is not RequestHead:
             return self._fail(event.status, event.message, event.explain, request_line)  # type: ignore[union-attr]

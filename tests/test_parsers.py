@@ -443,6 +443,24 @@ def test_backends_agree_on_mutated_requests(backend_name: str) -> None:
         assert run(backend_name, bytewise(data + follow)) == run("h11", whole(data + follow))
 
 
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"Host: x\r\nX: a\r\n folded\r\n\r\n",
+        b"Host: x\r\nX: a\r\n\tfolded\r\n\r\n",
+        b" X: a\r\nHost: x\r\n\r\n",  # a fold on the first field line
+        b"Host: x\nX: a\n b\n\n",  # bare LF line endings
+        b"Host: x\r\nX:\r\n b\r\n\r\n",  # an empty value folded
+        b"Host: x\r\nConnection: upgrade\r\nUpgrade: h2c\r\n b\r\n\r\n",
+    ],
+)
+def test_obsolete_line_folding_is_refused(backend: str, block: bytes) -> None:
+    # Each backend refuses it: h11's own check, and llhttp's refusal sends the head to h11.
+    assert run(backend, whole(b"GET / HTTP/1.1\r\n" + block)) == [
+        ("error", 400, None, "Obsolete line folding is not accepted")
+    ]
+
+
 def test_h11_request_event_agrees_with_h11_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     """The h11 backend checks a head with a plain request line through ``h11.Request``; for
     every mutated head (and each bad-request case) the events must be exactly those of the
@@ -453,12 +471,10 @@ def test_h11_request_event_agrees_with_h11_connection(monkeypatch: pytest.Monkey
     heads += [data + follow for data in SEEDS] + [case[0] for case in CASES]
     by_request_event = [run("h11", whole(data)) for data in heads]
 
-    def as_connection(
-        self: H11HeadParser, buffer: bytearray, line_end: int, end: int, line: Any, request_line: bytes
-    ) -> Any:
-        return self._parse_as_connection(bytes(buffer[:end]), line, request_line)
+    def as_connection(self: H11HeadParser, head: bytes, line_end: int, line: Any, request_line: bytes) -> Any:
+        return self._parse_as_connection(head, line, request_line)
 
-    monkeypatch.setattr(H11HeadParser, "parse", as_connection)
+    monkeypatch.setattr(H11HeadParser, "_parse_plain", as_connection)
     by_connection = [run("h11", whole(data)) for data in heads]
     for data, fast, reference in zip(heads, by_request_event, by_connection, strict=True):
         assert fast == reference, data

@@ -21,7 +21,7 @@ from typing import Final
 
 from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, _NeedData
 
-__all__ = ["MAX_CHUNK_LINE", "ChunkedDecoder"]
+__all__ = ["MAX_CHUNK_LINE", "ChunkedDecoder", "take_bytes"]
 
 #: The longest chunk line accepted, CRLF included (nginx and uvicorn bound theirs alike):
 #: the hex size and the extensions, which nobody uses and nothing must be able to grow.
@@ -42,6 +42,17 @@ _TRAILER_FIELD: Final = re.compile(rb"%s:[\t -~\x80-\xff]*\r\n" % _TOKEN)
 _LINE, _DATA, _DATA_END, _TRAILER = range(4)
 
 _INCOMPLETE: Final = RequestError(0)  # the client left mid-body: nobody to answer
+
+
+def take_bytes(buffer: bytearray, count: int) -> bytes:
+    """Up to ``count`` bytes from the front of ``buffer``, removed from it."""
+    if len(buffer) <= count:
+        data = bytes(buffer)
+        buffer.clear()
+    else:
+        data = bytes(buffer[:count])
+        del buffer[:count]
+    return data
 
 
 class ChunkedDecoder:
@@ -67,14 +78,8 @@ class ChunkedDecoder:
             if state == _DATA:
                 if not buffer:
                     return _INCOMPLETE if eof else NEED_DATA
-                remaining = self._remaining
-                if len(buffer) <= remaining:
-                    data = bytes(buffer)
-                    buffer.clear()
-                else:
-                    data = bytes(buffer[:remaining])
-                    del buffer[:remaining]
-                self._remaining = remaining = remaining - len(data)
+                data = take_bytes(buffer, self._remaining)
+                self._remaining = remaining = self._remaining - len(data)
                 if not remaining:
                     self._state = _DATA_END
                 return BodyData(data)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from ._chunked import ChunkedDecoder
+from ._chunked import ChunkedDecoder, take_bytes
 from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
 from ._head import HeadParser, RequestLine, check_request_line
 from .config import ServerConfig
@@ -248,11 +248,6 @@ class RequestReader:
         buffer = self.buffer
         if not buffer:
             return self._fail(0) if self._eof else NEED_DATA  # a client leaving mid-body
-        if len(buffer) <= remaining:
-            data = bytes(buffer)
-            buffer.clear()
-        else:
-            data = bytes(buffer[:remaining])
-            del buffer[:remaining]
+        data = take_bytes(buffer, remaining)
         self._remaining = remaining - len(data)
         return BodyData(data)

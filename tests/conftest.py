@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import os
+import signal
 import socket
 import subprocess
 import threading
@@ -45,6 +48,17 @@ class RunningServer:
         with socket.create_connection((self.host, self.port), timeout=timeout) as sock:
             sock.sendall(data)
             return recv_all(sock)
+
+
+def stop_process_groups(started: list[subprocess.Popen[Any]]) -> None:
+    """Stop every process a test started, and what is left of the process group each led
+    (workers a failed test left behind)."""
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def read_until_closed(sock: socket.socket, limit: float, must_close: bool = True) -> bytes:

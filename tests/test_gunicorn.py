@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 from gunicorn.config import KNOWN_SETTINGS  # the test extra installs gunicorn
 
+from tests.conftest import stop_process_groups
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = "aiohttpbase.workers.GunicornWorker"
 
@@ -134,12 +136,7 @@ def start_gunicorn(tmp_path: Path) -> Iterator[Callable[..., Gunicorn]]:
         return running
 
     yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)  # workers a failed test left behind
+    stop_process_groups(started)
 
 
 def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:

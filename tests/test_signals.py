@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import stop_process_groups
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [
@@ -133,13 +135,8 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         return Server(proc, int(match.group(1)), log)
 
     yield start
+    stop_process_groups(started)
     for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        # Workers left behind (orphans, before the fix) are in the group the server led.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
         assert proc.stdout is not None
         proc.stdout.close()
 

@@ -6,7 +6,6 @@ and at the end kills only that process group if anything of it is still alive.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import os
 import select
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from aiohttpbase.workers import RestartBackoff
+from tests.conftest import stop_process_groups
 
 APP = Path(__file__).with_name("worker_app.py")
 
@@ -111,13 +111,8 @@ def start_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
         return App(proc, int(line.split()[1]), log, tls)
 
     yield start
+    stop_process_groups(started)
     for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        # Workers left behind by a failed test are in the group the app led.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
         assert proc.stdout is not None
         proc.stdout.close()
 

@@ -65,7 +65,20 @@ class ServingMixin:
     def send_response_only(self: Any, code: int, message: str | None = None) -> None:
         if message is not None:
             _check_field("status message", message)
-        _STDLIB.send_response_only(self, code, message)
+        # What the stdlib's send_response_only does (the same in 3.10-3.14), here rather
+        # than by a call to it, as send_header below: once per response.
+        if self.request_version != "HTTP/0.9":
+            if message is None:
+                responses = self.responses
+                message = responses[code][0] if code in responses else ""
+            line = "%s %d %s\r\n" % (self.protocol_version, code, message)
+            # (getattr with a default: no exception raised when, as usual here, the
+            # buffer does not exist yet)
+            buffer: list[bytes] | None = getattr(self, "_headers_buffer", None)
+            if buffer is None:
+                buffer = []
+                self._headers_buffer = buffer
+            buffer.append(line.encode("latin-1", "strict"))
 
     def send_header(self: Any, keyword: str, value: str) -> None:
         text = str(value)

@@ -490,3 +490,30 @@ def test_async_method_on_a_replayed_class_is_a_clear_error() -> None:
             server.handle_request()
     finally:
         server.server_close()
+
+
+class _StatusLines(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+
+@pytest.mark.parametrize("request_version", ["HTTP/1.1", "HTTP/1.0", "HTTP/0.9"])
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [(200, None), (http.HTTPStatus.NOT_FOUND, None), (599, None), (299, "Fine Then"), (204, "")],
+)
+def test_grafted_status_line_and_headers_are_the_stdlibs(
+    request_version: str, code: int, message: Any
+) -> None:
+    """send_response_only and send_header do the stdlib's work themselves (one call fewer
+    each): the buffered bytes and close_connection must be exactly the stdlib's."""
+    made = []
+    for cls in (_StatusLines, serving_class(_StatusLines)):
+        handler = cls.__new__(cls)
+        handler.request_version = request_version
+        handler.close_connection = False
+        handler.send_response_only(code, message)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Connection", "close")
+        handler.send_header("X-Number", 7)  # type: ignore[arg-type]
+        made.append((getattr(handler, "_headers_buffer", None), handler.close_connection))
+    assert made[0] == made[1]

@@ -32,7 +32,7 @@ from typing import Any
 
 import h11
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from aiohttpbase import HTTPServer, ServerConfig, ThreadingHTTPServer
@@ -479,10 +479,14 @@ def parse_responses(raw: bytes, pieces: list[bytes]) -> tuple[list[int], int]:
         client.send(h11.EndOfMessage())
         client.receive_data(rest)
         client.receive_data(b"")  # everything the server will ever send is in ``raw``
+        interim_only = False
         try:
             while True:
                 event = client.next_event()
-                if isinstance(event, h11.Response):
+                if isinstance(event, h11.InformationalResponse):
+                    interim_only = True
+                elif isinstance(event, h11.Response):
+                    interim_only = False
                     statuses.append(event.status_code)
                     if dict(event.headers).get(b"x-ran") == b"1":
                         ran_answers += 1
@@ -491,6 +495,11 @@ def parse_responses(raw: bytes, pieces: list[bytes]) -> tuple[list[int], int]:
                 elif event is h11.NEED_DATA or isinstance(event, h11.ConnectionClosed):
                     raise AssertionError(f"truncated response: {rest[:300]!r}")
         except h11.RemoteProtocolError as exc:
+            # "100 Continue", then the close: the client's body never came whole (it
+            # half-closed mid-body), so there is no final answer, only the interim one,
+            # which was complete.  Nothing may follow it.
+            if interim_only and not client.trailing_data[0] and "ConnectionClosed" in str(exc):
+                return statuses, ran_answers
             raise AssertionError(f"invalid response ({exc}): {rest[:300]!r}") from None
         rest = client.trailing_data[0]
         if client.their_state is h11.MUST_CLOSE:
@@ -541,6 +550,12 @@ def fuzz_once(server: RunningServer, data: bytes, cuts: list[int], half_close: b
 
 @_LIVE_SETTINGS
 @given(first=mutated_requests, second=mutated_requests, cuts=_cuts)
+# Found by CI (2026-12-01): 100 Continue, then the body never comes whole (half-close).
+@example(
+    first=b"GET / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 99\r\nHost: x\r\n\r\n",
+    second=b"\x00ET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    cuts=[],
+)
 def test_live_server_pipelined_mutations(
     live: RunningServer, first: bytes, second: bytes, cuts: list[int]
 ) -> None:

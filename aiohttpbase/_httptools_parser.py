@@ -25,7 +25,7 @@ llhttp is not given), an upgrade or a refusal it is dropped and a new one made (
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
@@ -65,11 +65,12 @@ class _FieldSink:
         #: ``(kind, value)`` of the fields ``finish_head`` looks at (``FIELD_KINDS``).
         self.fields: list[tuple[int, str]] = []
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # llhttp keeps trailing whitespace in a value, h11 strips it.
+    def on_header(self, name: bytes, value: bytes, _kind: Any = FIELD_KINDS.get) -> None:
+        # llhttp keeps trailing whitespace in a value, h11 strips it.  (``_kind``: the
+        # lookup bound once, not found through the module and the dict per field.)
         text = value.rstrip(b" \t").decode("latin-1")
         self.headers.append((name.decode("latin-1"), text))
-        kind = FIELD_KINDS.get(name.lower())
+        kind = _kind(name.lower())
         if kind is not None:
             self.fields.append((kind, text))
 

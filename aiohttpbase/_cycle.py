@@ -306,11 +306,9 @@ class RequestCycle:
             self._after_response(keep_alive)
 
     def _after_response(self, keep_alive: bool) -> None:
-        state = self._state
-        if state.request_done:
+        if self._state.request_done:
             self._notify_done()
-        self.exchange = None  # (_finish_cycle, inline: once per request)
-        state.request_finished()
+        self._finish_cycle()
         self._core.next_request(keep_alive)
         if keep_alive:
             # Reading resumes (if it was paused) in _process, which every caller runs next.

@@ -9,9 +9,9 @@ them and given to ``h11.Request``, whose constructor checks every field with the
 values and repeats, Transfer-Encoding, the Host count, the method and the target.  That is
 h11's verdict without its connection state machine (which this server keeps itself): a
 fifth fewer instructions a request (465k -> 376k, callgrind, ``bench/micro.py --parser
-h11 --head-cache 0 --varied``).  Any other request
-line, and every head h11 refuses, is read by a fresh ``h11.Connection``, so that every
-refusal is h11's own answer, with its words.
+h11 --head-cache 0 --varied``).  Any other request line, and every head h11 refuses, is
+read by a fresh ``h11.Connection``, so that every refusal is h11's own answer, with its
+words.  Obsolete line folding is refused here first (h11 would unfold it).
 
 The fields go to ``_head.finish_head``, which decides what they mean for every backend.
 h11 answers every Transfer-Encoding but a lone ``chunked`` with 501 once the field lines

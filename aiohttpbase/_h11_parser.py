@@ -29,7 +29,7 @@ from __future__ import annotations
 import h11
 
 from ._events import RequestError, RequestHead
-from ._head import CONTENT_LENGTH, FIELD_KINDS, RequestLine, finish_head, plain_request_line
+from ._head import CONTENT_LENGTH, FIELD_KINDS, RequestLine, finish_head
 
 __all__ = ["H11HeadParser"]
 
@@ -43,13 +43,19 @@ class H11HeadParser:
         self._max_head = max_header_bytes + 2
 
     def parse(
-        self, buffer: bytearray, line_end: int, end: int, line: RequestLine, request_line: bytes
+        self,
+        buffer: bytearray,
+        line_end: int,
+        end: int,
+        line: RequestLine,
+        request_line: bytes,
+        plain: bool,
     ) -> RequestHead | RequestError:
         if buffer.find(b"\n ", 0, end) >= 0 or buffer.find(b"\n\t", 0, end) >= 0:
             # RFC 9112 section 5.2: obsolete line folding is refused (h11 would unfold it).
             return RequestError(400, None, "Obsolete line folding is not accepted")
         head = bytes(buffer[:end])
-        if not plain_request_line(line, line_end, request_line):
+        if not plain:
             return self._parse_as_connection(head, line, request_line)
         return self._parse_plain(head, line_end, line, request_line)
 

@@ -280,10 +280,17 @@ class HeadParser(Protocol):
     """A parser backend: one complete head in, its request (or refusal) out."""
 
     def parse(
-        self, buffer: bytearray, line_end: int, end: int, line: RequestLine, request_line: bytes
+        self,
+        buffer: bytearray,
+        line_end: int,
+        end: int,
+        line: RequestLine,
+        request_line: bytes,
+        plain: bool,
     ) -> RequestHead | RequestError:
         """Parse the head ``buffer[:end]``, whose request line (checked, ``line``; as
-        received without CRs and LF, ``request_line``) has its LF at ``line_end``.
+        received without CRs and LF, ``request_line``) has its LF at ``line_end``;
+        ``plain``: that line is plainly within h11's grammar (``plain_request_line``).
 
         The head is within every size limit; the buffer is left as it is."""
         ...
@@ -310,16 +317,22 @@ class RememberedHeads:
         self._size = size
 
     def parse(
-        self, buffer: bytearray, line_end: int, end: int, line: RequestLine, request_line: bytes
+        self,
+        buffer: bytearray,
+        line_end: int,
+        end: int,
+        line: RequestLine,
+        request_line: bytes,
+        plain: bool,
     ) -> RequestHead | RequestError:
         if end > _REMEMBERED_HEAD_BYTES:
-            return self._parser.parse(buffer, line_end, end, line, request_line)
+            return self._parser.parse(buffer, line_end, end, line, request_line, plain)
         key = bytes(buffer[:end])
         heads = self._heads
         head = heads.get(key)
         if head is not None:
             return head
-        event = self._parser.parse(buffer, line_end, end, line, request_line)
+        event = self._parser.parse(buffer, line_end, end, line, request_line, plain)
         if type(event) is RequestHead and event.content_length is not None and not event.expect_continue:
             if len(heads) >= self._size:
                 heads.clear()

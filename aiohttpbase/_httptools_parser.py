@@ -38,7 +38,6 @@ from ._head import (
     TRANSFER_ENCODING,
     RequestLine,
     finish_head,
-    plain_request_line,
 )
 
 __all__ = ["HttptoolsHeadParser"]
@@ -103,10 +102,16 @@ class HttptoolsHeadParser:
         return parser
 
     def parse(
-        self, buffer: bytearray, line_end: int, end: int, line: RequestLine, request_line: bytes
+        self,
+        buffer: bytearray,
+        line_end: int,
+        end: int,
+        line: RequestLine,
+        request_line: bytes,
+        plain: bool,
     ) -> RequestHead | RequestError:
-        if not plain_request_line(line, line_end, request_line):
-            return self._reference.parse(buffer, line_end, end, line, request_line)
+        if not plain:
+            return self._reference.parse(buffer, line_end, end, line, request_line, plain)
         version = line[2]
 
         parser = self._llhttp or self._new_llhttp()
@@ -128,7 +133,7 @@ class HttptoolsHeadParser:
             # field line that starts with SP or HTAB), and the h11 backend refuses it too:
             # so the fold check runs only on this path.
             self._llhttp = None
-            return self._reference.parse(buffer, line_end, end, line, request_line)
+            return self._reference.parse(buffer, line_end, end, line, request_line, plain)
 
         hosts = 0
         lengths = 0
@@ -142,7 +147,7 @@ class HttptoolsHeadParser:
                 lengths = 2  # chunked (or refused) bodies are h11's
         if lengths > 1 or hosts > 1 or (hosts == 0 and version >= "HTTP/1.1"):
             self._llhttp = None
-            return self._reference.parse(buffer, line_end, end, line, request_line)
+            return self._reference.parse(buffer, line_end, end, line, request_line, plain)
         if lengths:
             self._llhttp = None  # llhttp waits for the body it was not given: start afresh
         return finish_head(line, request_line, headers, fields)

@@ -29,7 +29,7 @@ from typing import Final
 
 from ._chunked import ChunkedDecoder, take_bytes
 from ._events import END_OF_REQUEST, NEED_DATA, BodyData, EndOfRequest, RequestError, RequestHead, _NeedData
-from ._head import HeadParser, RequestLine, check_request_line
+from ._head import HeadParser, RequestLine, check_request_line, plain_request_line
 from .config import ServerConfig
 
 __all__ = ["RequestReader"]
@@ -45,6 +45,12 @@ RequestEvent = RequestHead | BodyData | EndOfRequest | RequestError | _NeedData
 
 # The blank line that ends a head: h11 accepts bare LF line endings, and so do we.
 _BLANK_LINE: Final = re.compile(rb"\n\r?\n")
+# A request line as nearly every client sends it: a method of letters, a target of visible
+# ASCII, HTTP/1.1 or 1.0, one SP between, CRLF (or LF) after.  Such a line passes the
+# stdlib's rules (``check_request_line``) and is plainly within h11's grammar
+# (``plain_request_line``), so one match stands for both; any other line takes those two.
+# (The asterisk form is left to those checks: it is for OPTIONS only.)
+_PLAIN_LINE: Final = re.compile(rb"([A-Za-z]+ (?!\* )[!-~]+ HTTP/1\.[01])\r?\n")
 
 
 def _end_of_head(buffer: bytearray, start: int) -> int:
@@ -69,6 +75,7 @@ class RequestReader:
         "buffer",
         "_state",
         "_line",
+        "_plain",
         "_scanned",
         "_eof",
         "_remaining",
@@ -86,6 +93,8 @@ class RequestReader:
         self._state = HEAD
         #: The checked request line while the rest of its head is still arriving.
         self._line: RequestLine | None = None
+        #: Whether that line is plainly within h11's grammar (``plain_request_line``).
+        self._plain = False
         #: How far the buffer has been searched for the end of the head.
         self._scanned = 0
         self._eof = False
@@ -170,7 +179,13 @@ class RequestReader:
             return NEED_DATA  # the usual call right after a response: nothing arrived yet
         config = self._config
         line = self._line
-        if line is None:
+        match = _PLAIN_LINE.match(buffer) if line is None else None
+        if match is not None and len(request_line := match[1]) <= config.max_request_line:
+            line_end = match.end() - 1
+            method, target, version = request_line.decode("latin-1").split(" ")
+            self._line = line = (method, target, version)
+            self._plain = True
+        elif line is None:
             # RFC 9112 section 2.2: ignore empty lines received before the request line.
             while buffer.startswith((b"\n", b"\r\n")):
                 del buffer[: 1 if buffer[0] == 10 else 2]
@@ -197,6 +212,7 @@ class RequestReader:
                 # RFC 9112 section 3.2.4: the asterisk form is only for OPTIONS.
                 return self._fail(400, None, "The request target * is for OPTIONS only", request_line)
             self._line = line = checked
+            self._plain = plain_request_line(checked, line_end, request_line)
             if checked[2] == "HTTP/0.9":
                 # No headers, no body, and the connection ends after it.
                 self._state = SIMPLE
@@ -218,7 +234,7 @@ class RequestReader:
         # Counting and finding in the buffer itself: no copy of the head is made here.
         if buffer.count(b"\n", 0, end) - 2 > config.max_header_fields:
             return self._fail(431, "Too many headers", None, request_line)
-        event = self._heads.parse(buffer, line_end, end, line, request_line)
+        event = self._heads.parse(buffer, line_end, end, line, request_line, self._plain)
         if type(event) is not RequestHead:
             return self._fail(event.status, event.message, event.explain, request_line)  # type: ignore[union-attr]
         length = event.content_length

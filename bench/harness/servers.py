@@ -136,6 +136,11 @@ SERVERS: dict[str, ServerSpec] = {
             "bare-canned", "bare uvloop Protocol, canned response (loop ceiling)", _py("bare_canned.py")
         ),
         ServerSpec(
+            "bare-handler",
+            "bare uvloop Protocol + llhttp running HelloHandler unchanged, no checks (handler ceiling)",
+            _py("bare_handler.py"),
+        ),
+        ServerSpec(
             "aiohttpbase-h11",
             "python -m aiohttpbase --parser h11, HelloHandler",
             _aiohttpbase("HelloHandler", "--parser", "h11"),

@@ -106,7 +106,7 @@ def _many_headers(count: int) -> tuple[tuple[str, str], ...]:
 #: The varied cells (every request different): the targets' peers and aiohttpbase's defaults.
 _VARIED_SERVERS = (
     "aiohttpbase-httptools", "aiohttpbase-h11", "uvicorn-httptools", "uvicorn-h11", "aiohttp",
-    "stdlib-nodelay",
+    "stdlib-nodelay", "bare-handler",
 )  # fmt: skip
 #: Plus the same build with the head cache off (``--head-cache 0``), for "defaults >= 0.98x
 #: every cache off": measured in the varied-get cells only.

@@ -216,11 +216,12 @@ class HandlerBridge:
         http11_handler = handler.protocol_version >= "HTTP/1.1"
         if version >= "HTTP/1.1" and http11_handler:
             handler.close_connection = False
-        conntype = head.connection.lower()  # what headers.get("Connection", "") gives
-        if conntype == "close":
-            handler.close_connection = True
-        elif conntype == "keep-alive" and http11_handler:
-            handler.close_connection = False
+        if head.connection:  # (the first Connection value: what headers.get gives)
+            conntype = head.connection.lower()
+            if conntype == "close":
+                handler.close_connection = True
+            elif conntype == "keep-alive" and http11_handler:
+                handler.close_connection = False
         if head.expect_continue and http11_handler and not handler.handle_expect_100():
             return handler, False
         return handler, True

@@ -210,6 +210,11 @@ class RequestCycle:
             # Refused by handle_expect_100 (or it failed): the answer is already written
             # and the client may never send the body, so do not wait for it.
             self._complete_request()
+        elif length == 0:
+            # No body (the usual GET): its end is the core's next event; take it now rather
+            # than on another turn of process().
+            self._core.next_event()
+            self._on_end_of_body()
 
     def _on_body(self, data: bytes) -> None:
         exchange = self.exchange

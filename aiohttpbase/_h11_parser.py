@@ -37,10 +37,11 @@ __all__ = ["H11HeadParser"]
 class H11HeadParser:
     """Request heads parsed by h11 (a ``_head.HeadParser``)."""
 
-    __slots__ = ("_max_head",)
+    __slots__ = ("_max_head", "_max_fields")
 
-    def __init__(self, max_header_bytes: int) -> None:
+    def __init__(self, max_header_bytes: int, max_header_fields: int) -> None:
         self._max_head = max_header_bytes + 2
+        self._max_fields = max_header_fields
 
     def parse(
         self,
@@ -51,6 +52,10 @@ class H11HeadParser:
         request_line: bytes,
         plain: bool,
     ) -> RequestHead | RequestError:
+        # Field lines: every LF but the request line's and the blank line's.  Counted in the
+        # buffer itself, before any field is judged.
+        if buffer.count(b"\n", 0, end) - 2 > self._max_fields:
+            return RequestError(431, "Too many headers")
         if buffer.find(b"\n ", 0, end) >= 0 or buffer.find(b"\n\t", 0, end) >= 0:
             # RFC 9112 section 5.2: obsolete line folding is refused (h11 would unfold it).
             return RequestError(400, None, "Obsolete line folding is not accepted")

@@ -292,7 +292,9 @@ class HeadParser(Protocol):
         received without CRs and LF, ``request_line``) has its LF at ``line_end``;
         ``plain``: that line is plainly within h11's grammar (``plain_request_line``).
 
-        The head is within every size limit; the buffer is left as it is."""
+        The head is within every size limit but the number of fields, which the backend
+        checks before it judges any field (431 "Too many headers" past
+        ``max_header_fields``); the buffer is left as it is."""
         ...
 
 

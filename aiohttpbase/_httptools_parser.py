@@ -77,13 +77,14 @@ class _FieldSink:
 class HttptoolsHeadParser:
     """Request heads parsed by llhttp, with h11 deciding every unusual one (a ``_head.HeadParser``)."""
 
-    __slots__ = ("_llhttp", "_sink", "_reference")
+    __slots__ = ("_llhttp", "_sink", "_reference", "_max_fields")
 
-    def __init__(self, max_header_bytes: int) -> None:
+    def __init__(self, max_header_bytes: int, max_header_fields: int) -> None:
         # Made on the first request: an idle connection costs no llhttp state.
         self._llhttp: HttpRequestParser | None = None
         self._sink = _FieldSink()
-        self._reference = H11HeadParser(max_header_bytes)
+        self._reference = H11HeadParser(max_header_bytes, max_header_fields)
+        self._max_fields = max_header_fields
 
     def _new_llhttp(self) -> HttpRequestParser:
         parser = HttpRequestParser(self._sink)
@@ -134,6 +135,11 @@ class HttptoolsHeadParser:
             # so the fold check runs only on this path.
             self._llhttp = None
             return self._reference.parse(buffer, line_end, end, line, request_line, plain)
+        if len(headers) > self._max_fields:
+            # llhttp accepted every field line, so these are all of them (the h11 backend
+            # counts the lines itself before judging any).
+            self._llhttp = None
+            return RequestError(431, "Too many headers")
 
         hosts = 0
         lengths = 0

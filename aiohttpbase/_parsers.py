@@ -18,7 +18,7 @@ __all__ = ["BACKENDS", "PARSERS", "parser_class"]
 
 #: Head parser backends by name, in order of preference for ``parser="auto"``: httptools
 #: (the C llhttp parser, the ``speed`` extra) when it is installed, else h11 (the reference).
-BACKENDS: dict[str, Callable[[int], HeadParser]] = {}
+BACKENDS: dict[str, Callable[[int, int], HeadParser]] = {}
 try:
     from ._httptools_parser import HttptoolsHeadParser
 except ImportError:  # httptools is optional
@@ -30,14 +30,14 @@ BACKENDS["h11"] = H11HeadParser
 ParserFactory = Callable[[ServerConfig, "int | None", "dict[bytes, RequestHead] | None"], RequestReader]
 
 
-def _factory(backend: Callable[[int], HeadParser]) -> ParserFactory:
+def _factory(backend: Callable[[int, int], HeadParser]) -> ParserFactory:
     def make(
         config: ServerConfig,
         body_limit: int | None = None,
         head_cache: dict[bytes, RequestHead] | None = None,
     ) -> RequestReader:
         """A connection's request parser; ``head_cache``: the server's remembered heads."""
-        heads = backend(config.max_header_bytes)
+        heads = backend(config.max_header_bytes, config.max_header_fields)
         if head_cache is not None:
             heads = RememberedHeads(heads, head_cache, config.head_cache)
         return RequestReader(config, heads, body_limit)

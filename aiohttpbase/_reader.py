@@ -9,11 +9,12 @@ answers.  ``RequestReader`` holds a connection's receive buffer and:
 2. limits the request line (414) and checks it by the stdlib's rules
    (``_head.check_request_line``); the asterisk-form target (``*``) is for ``OPTIONS``
    only (400); an HTTP/0.9 simple request is served, and ends the connection;
-3. limits the head (up to the first blank line; bare LF line endings count) in bytes and
-   fields (431) whether or not it arrived in one read -- h11 only measures a head while
-   it is incomplete (python-hyper/h11#182) and llhttp not at all;
-4. hands the complete head to its ``HeadParser`` (which judges the field lines,
-   obsolete line folding among them: 400), applies the body limit (413), and
+3. limits the head (up to the first blank line; bare LF line endings count) in bytes
+   (431) whether or not it arrived in one read -- h11 only measures a head while it is
+   incomplete (python-hyper/h11#182) and llhttp not at all;
+4. hands the complete head to its ``HeadParser`` (which counts the field lines against
+   ``max_header_fields``, 431, then judges them, obsolete line folding among them: 400),
+   applies the body limit (413), and
    frames the body: a ``Content-Length`` body is sliced from the buffer, a chunked one
    decoded by ``ChunkedDecoder``.
 
@@ -224,9 +225,6 @@ class RequestReader:
         end = blank_line.end()
         if end > config.max_header_bytes:
             return self._fail(431, "Request header fields too large", None, request_line)
-        # Counting and finding in the buffer itself: no copy of the head is made here.
-        if buffer.count(b"\n", 0, end) - 2 > config.max_header_fields:
-            return self._fail(431, "Too many headers", None, request_line)
         event = self._heads.parse(buffer, line_end, end, line, request_line, self._plain)
         if type(event) is not RequestHead:
             return self._fail(event.status, event.message, event.explain, request_line)  # type: ignore[union-attr]

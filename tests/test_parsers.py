@@ -352,6 +352,21 @@ LIMIT_CASES = [
         "Too many headers",
     ),
     (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(4)) + b"\r\n", None, None),
+    # Too many fields is the answer even when a field line is also bad (counted first).
+    (
+        b"GET / HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-%d: v\r\n" % i for i in range(4))
+        + b"Bad Name: v\r\n\r\n",
+        431,
+        "Too many headers",
+    ),
+    (
+        b"GET / HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-%d: v\r\n" % i for i in range(4))
+        + b" folded\r\n\r\n",
+        431,
+        "Too many headers",
+    ),
 ]
 
 

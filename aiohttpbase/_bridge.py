@@ -51,6 +51,7 @@ ASYNC: Final = 2
 logger = logging.getLogger("aiohttpbase.error")
 
 _STDLIB_HANDLER = http.server.BaseHTTPRequestHandler
+_MISSING: Final = object()
 _PARSING_METHODS = ("__init__", "handle", "handle_one_request", "parse_request")
 
 
@@ -229,12 +230,12 @@ class HandlerBridge:
     def dispatch(self, handler: http.server.BaseHTTPRequestHandler) -> Any:
         """Call ``do_<COMMAND>`` as ``handle_one_request`` does; returns what it returns
         (a coroutine for ``async def`` methods)."""
-        mname = "do_" + handler.command
-        if not hasattr(handler, mname):
+        method = getattr(handler, "do_" + handler.command, _MISSING)  # (hasattr's test, once)
+        if method is _MISSING:
             handler.send_error(HTTPStatus.NOT_IMPLEMENTED, "Unsupported method (%r)" % handler.command)
             return None
         try:
-            return getattr(handler, mname)()
+            return method()
         except TimeoutError as exc:
             # As handle_one_request: a read or write timed out; log it, drop the connection.
             handler.log_error("Request timed out: %r", exc)

@@ -51,7 +51,7 @@ ASYNC: Final = 2
 logger = logging.getLogger("aiohttpbase.error")
 
 _STDLIB_HANDLER = http.server.BaseHTTPRequestHandler
-_MISSING: Final = object()
+_MISSING: Final[Any] = object()
 _PARSING_METHODS = ("__init__", "handle", "handle_one_request", "parse_request")
 
 

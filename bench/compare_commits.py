@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
 import socket
 import statistics
@@ -31,12 +30,13 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 HANDLER = BENCH / "apps" / "handlers.py"
-#: What each cell sends: plain wrk (one head repeated) or a script varying every request.
-CELLS = {
-    "hello": [],
-    "varied-get": ["-s", str(BENCH / "lua" / "varied.lua")],
-    "varied-post": ["-s", str(BENCH / "lua" / "varied_post.lua")],
-}
+sys.path.insert(0, str(BENCH))
+
+from harness.workloads import WORKLOADS  # noqa: E402 (bench/ on the path first)
+from harness.wrk import command, parse, write_script  # noqa: E402
+
+#: The cells compared by default; any workload of ``harness.workloads`` that wrk sends works.
+DEFAULT_CELLS = ("hello", "varied-get", "varied-post")
 
 
 def export(revision: str, into: Path) -> str:
@@ -91,16 +91,23 @@ def stop(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
-def wrk(port: int, cell: str, seconds: int, connections: int) -> float:
-    """req/s of one run; a run with errors or non-2xx answers is reported, not hidden."""
+def wrk(port: int, cell: str, seconds: int, connections: int, scripts: Path) -> float:
+    """req/s of one run of workload ``cell`` (its own Lua script and path, as ``run.py`` sends
+    them); a run with errors or non-2xx answers is reported, not hidden."""
+    workload = WORKLOADS[cell]
+    script = write_script(workload, scripts)
     output = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", *CELLS[cell],
-         f"http://127.0.0.1:{port}/"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    for problem in re.findall(r"(Non-2xx or 3xx responses: \d+|Socket errors: .*)", output):
-        print(f"  ! {cell}: {problem}", flush=True)
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+        command("wrk", script, workload, port, connections, seconds),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result = parse(output)
+    if not result.clean:
+        print(
+            f"  ! {cell}: {result.socket_errors} socket errors, {result.non_2xx_3xx} non-2xx/3xx", flush=True
+        )
+    return result.rps
 
 
 def main() -> None:
@@ -110,7 +117,7 @@ def main() -> None:
     options.add_argument("base")
     options.add_argument("new")
     options.add_argument("--parsers", default="httptools,h11")
-    options.add_argument("--cells", default=",".join(CELLS))
+    options.add_argument("--cells", default=",".join(DEFAULT_CELLS), help="workloads of bench/run.py --list")
     options.add_argument("--rounds", type=int, default=3)
     options.add_argument(
         "--duration", type=int, default=5, help="seconds per counted run (after 1 s of warm-up)"
@@ -118,8 +125,15 @@ def main() -> None:
     options.add_argument("--connections", type=int, default=64)
     args = options.parse_args()
     cells = args.cells.split(",")
+    unknown = [cell for cell in cells if cell not in WORKLOADS]
+    if unknown:
+        options.error(f"unknown cells {', '.join(unknown)}; see bench/run.py --list")
     parsers = args.parsers.split(",")
-    with tempfile.TemporaryDirectory() as base_dir, tempfile.TemporaryDirectory() as new_dir:
+    with (
+        tempfile.TemporaryDirectory() as base_dir,
+        tempfile.TemporaryDirectory() as new_dir,
+        tempfile.TemporaryDirectory() as scripts,
+    ):
         trees = {"base": Path(base_dir), "new": Path(new_dir)}
         commits = {"base": export(args.base, trees["base"]), "new": export(args.new, trees["new"])}
         print(
@@ -135,8 +149,8 @@ def main() -> None:
                         port = free_port()
                         server = start_server(trees[side], parser, port)
                         try:
-                            wrk(port, cell, 1, args.connections)  # warm-up
-                            figure = wrk(port, cell, args.duration, args.connections)
+                            wrk(port, cell, 1, args.connections, Path(scripts))  # warm-up
+                            figure = wrk(port, cell, args.duration, args.connections, Path(scripts))
                         finally:
                             stop(server)
                         rps.setdefault((cell, parser, side), []).append(figure)

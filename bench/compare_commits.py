@@ -33,7 +33,7 @@ HANDLER = BENCH / "apps" / "handlers.py"
 sys.path.insert(0, str(BENCH))
 
 from harness.workloads import WORKLOADS  # noqa: E402 (bench/ on the path first)
-from harness.wrk import command, parse, write_script  # noqa: E402
+from harness.wrk import SETTLE_AFTER_WARMUP_S, command, parse, write_script  # noqa: E402
 
 #: The cells compared by default; any workload of ``harness.workloads`` that wrk sends works.
 DEFAULT_CELLS = ("hello", "varied-get", "varied-post")
@@ -150,6 +150,7 @@ def main() -> None:
                         server = start_server(trees[side], parser, port)
                         try:
                             wrk(port, cell, 1, args.connections, Path(scripts))  # warm-up
+                            time.sleep(SETTLE_AFTER_WARMUP_S)
                             figure = wrk(port, cell, args.duration, args.connections, Path(scripts))
                         finally:
                             stop(server)

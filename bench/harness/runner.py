@@ -174,7 +174,7 @@ class Runner:
                     f"{workload_name} c={concurrency}: baseline {baseline} not measured: no ratios"
                 )
         total_runs = sum(len(servers) for _, servers in plan) * self.args.rounds
-        per_run = self.args.warmup + self.args.duration + _RUN_OVERHEAD_S
+        per_run = self.args.warmup + wrk.SETTLE_AFTER_WARMUP_S + self.args.duration + _RUN_OVERHEAD_S
         estimate = total_runs * per_run + len(plan) * _CELL_OVERHEAD_S
         started = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
         print(f"[bench] {self.command}")
@@ -288,6 +288,7 @@ class Runner:
             try:
                 if self.args.warmup > 0:
                     self._load(script, workload, server.port, concurrency, self.args.warmup)
+                    time.sleep(wrk.SETTLE_AFTER_WARMUP_S)
                 machine.reset_peak_rss(server.pid)
                 window = machine.CpuWindow()
                 window.start(server.pid)

@@ -52,6 +52,13 @@ class WrkResult:
         return asdict(self)
 
 
+#: Pause between the warm-up run and the counted one.  Right after a run's connections close,
+#: a new wrk run at c=256 saw a few requests wait 1.2-2 s (wrk timeouts, p99 ~1.2 s) with every
+#: slower server, the bench's own ``apps/bare_h11.py`` included, and no listen drop or SYN
+#: retransmission counted by the kernel; after a 1 s pause there were none (2026-12-01).
+SETTLE_AFTER_WARMUP_S = 1.0
+
+
 class WrkError(RuntimeError):
     """wrk failed or printed nothing we could parse."""
 

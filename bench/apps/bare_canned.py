@@ -10,11 +10,9 @@ Usage: ``python bare_canned.py PORT``
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import cast
 
-import uvloop
-from common import BIG_BODY, BIG_TYPE, ECHO_TYPE, HELLO_BODY, HELLO_TYPE
+from common import BIG_BODY, BIG_TYPE, ECHO_TYPE, HELLO_BODY, HELLO_TYPE, run_protocol
 
 
 def _response(content_type: str, body: bytes, close: bool = False) -> bytes:
@@ -89,12 +87,5 @@ class CannedProtocol(asyncio.Protocol):
         self.transport = None
 
 
-async def serve(port: int) -> None:
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(CannedProtocol, "127.0.0.1", port, backlog=1024)
-    async with server:
-        await server.serve_forever()
-
-
 if __name__ == "__main__":
-    uvloop.run(serve(int(sys.argv[1])))
+    run_protocol(CannedProtocol)

@@ -9,13 +9,11 @@ Usage: ``python bare_h11.py PORT``
 from __future__ import annotations
 
 import asyncio
-import sys
 from email.utils import formatdate
 from typing import cast
 
 import h11
-import uvloop
-from common import ECHO_PATH, ECHO_TYPE, get_route
+from common import ECHO_PATH, ECHO_TYPE, get_route, run_protocol
 
 _date_cache: tuple[int, bytes] = (0, b"")
 
@@ -100,12 +98,5 @@ class H11Protocol(asyncio.Protocol):
         self.transport = None
 
 
-async def serve(port: int) -> None:
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(H11Protocol, "127.0.0.1", port, backlog=1024)
-    async with server:
-        await server.serve_forever()
-
-
 if __name__ == "__main__":
-    uvloop.run(serve(int(sys.argv[1])))
+    run_protocol(H11Protocol)

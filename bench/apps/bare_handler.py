@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-import sys
 from typing import Any, cast
 
-import uvloop
+from common import run_protocol
 from handlers import HelloHandler
 from httptools import HttpRequestParser
 
@@ -97,12 +96,5 @@ class HandlerProtocol(asyncio.Protocol):
         self.transport = None
 
 
-async def serve(port: int) -> None:
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(HandlerProtocol, "127.0.0.1", port, backlog=1024)
-    async with server:
-        await server.serve_forever()
-
-
 if __name__ == "__main__":
-    uvloop.run(serve(int(sys.argv[1])))
+    run_protocol(HandlerProtocol)

@@ -18,6 +18,10 @@ Routes (the same in every app):
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from collections.abc import Callable
+
 HELLO_BODY: bytes = b"<html><body>Hello world</body></html>\n"
 HELLO_TYPE: str = "text/html; charset=utf-8"
 
@@ -61,3 +65,17 @@ def get_route(path: str) -> tuple[int, str, bytes]:
     if path == BIG_PATH:
         return 200, BIG_TYPE, BIG_BODY
     return 404, "text/plain", b""
+
+
+def run_protocol(protocol_factory: Callable[[], asyncio.Protocol]) -> None:
+    """Serve ``protocol_factory``'s protocol on uvloop at 127.0.0.1, port ``sys.argv[1]``,
+    until killed: the ``main`` of the bare protocols (``bare_*.py``)."""
+    import uvloop  # (here: the apps that only import the routes above need no uvloop)
+
+    async def serve(port: int) -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(protocol_factory, "127.0.0.1", port, backlog=1024)
+        async with server:
+            await server.serve_forever()
+
+    uvloop.run(serve(int(sys.argv[1])))

@@ -14,6 +14,7 @@ reporting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import logging
 import os
@@ -33,6 +34,10 @@ from .config import ServerConfig
 from .server import HTTPServer, ThreadingHTTPServer, new_event_loop
 
 __all__ = ["GunicornWorker", "gunicorn_access_format"]
+
+#: All three drain: SIGTERM is gunicorn's graceful stop (and a reload's), SIGQUIT and
+#: SIGINT its quick one; the arbiter kills what is left after --graceful-timeout.
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT)
 
 #: gunicorn's access-log atoms (``%(h)s``, ``%({user-agent}i)s``) as aiohttpbase's.  Atoms
 #: with no counterpart become ``-``, which is what gunicorn writes for an atom it lacks.
@@ -130,6 +135,10 @@ class GunicornWorker(Worker):  # type: ignore[misc]
     # -- gunicorn's hooks ------------------------------------------------------------------
 
     def init_process(self) -> None:
+        # Until init_signals has installed this worker's handlers, the stop signals wait
+        # (blocked) rather than reach the arbiter's handlers this process inherited, which
+        # would drop them: a reload's SIGTERM can come this early.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         # Before gunicorn's init_process: it installs signal handlers, which go on this loop.
         self.loop = new_event_loop()
         asyncio.set_event_loop(self.loop)
@@ -139,14 +148,24 @@ class GunicornWorker(Worker):  # type: ignore[misc]
     def init_signals(self) -> None:
         for sig in self.SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
-        assert self.loop is not None
-        # All three drain: SIGTERM is gunicorn's graceful stop (and a reload's), SIGQUIT
-        # and SIGINT its quick one; the arbiter kills what is left after --graceful-timeout.
-        for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
-            self.loop.add_signal_handler(sig, self._on_stop_signal, sig)
-        self.loop.add_signal_handler(signal.SIGUSR1, self._reopen_logs)
+        loop = self.loop
+        assert loop is not None
+
+        # signal.signal, not loop.add_signal_handler: uvloop drops a signal that arrives
+        # before its loop runs, and a reload's SIGTERM can reach a worker still importing
+        # the application.  The callback waits on the loop, running or not yet.
+        def on_signal(signum: int, frame: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the worker is exiting
+                if signum == signal.SIGUSR1:
+                    loop.call_soon_threadsafe(self._reopen_logs)
+                else:
+                    loop.call_soon_threadsafe(self._on_stop_signal, signal.Signals(signum))
+
+        for sig in (*_STOP_SIGNALS, signal.SIGUSR1):
+            signal.signal(sig, on_signal)
         signal.signal(signal.SIGWINCH, self.handle_winch)
         signal.signal(signal.SIGABRT, self.handle_abort)  # the arbiter's --timeout kill
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # one that came meanwhile: now
 
     def load_wsgi(self) -> None:
         try:
@@ -233,6 +252,8 @@ class GunicornWorker(Worker):  # type: ignore[misc]
 
     async def _serve(self) -> None:
         self.servers = [self._make_server(listener) for listener in self.sockets]
+        if self._stopping:  # told to stop before there was a server to stop
+            self._stop_servers()
         if self.max_requests < sys.maxsize:  # gunicorn's "no limit"
             reason = f"max requests ({self.max_requests}) reached: autorestarting"
             after_requests(self.servers, self.max_requests, lambda: self._stop(reason))
@@ -265,6 +286,9 @@ class GunicornWorker(Worker):  # type: ignore[misc]
         self._stopping = True
         self.alive = False
         self.log.info("Worker %s stopping gracefully: %s", os.getpid(), reason)
+        self._stop_servers()
+
+    def _stop_servers(self) -> None:
         settle = min(WORKER_SETTLE, float(self.cfg.graceful_timeout))
         for server in self.servers:
             stop_accepting_then_shutdown(server, settle)

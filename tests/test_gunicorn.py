@@ -232,6 +232,28 @@ def test_sighup_reloads_the_handler_code(start_gunicorn: Callable[..., Gunicorn]
     assert server.stop() == 0
 
 
+def test_a_stop_signal_while_the_worker_starts_is_kept(
+    start_gunicorn: Callable[..., Gunicorn], tmp_path: Path
+) -> None:
+    """A reload's SIGTERM can reach a worker still importing the application, before its
+    loop runs (uvloop drops a signal then) and before it has a server to stop."""
+    write_app(tmp_path)
+    marker = tmp_path / "signalled"
+    early = (
+        "import os, signal\n"
+        f"if not os.path.exists({str(marker)!r}):  # only the first worker: the next one serves\n"
+        f"    open({str(marker)!r}, 'w').close()\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+    )
+    (tmp_path / "gapp.py").write_text(early + (tmp_path / "gapp.py").read_text())
+    server = start_gunicorn("-w", "1")
+    first = int(server.wait_for(r"Booting worker with pid: (\d+)")[0].group(1))
+    server.wait_for(rf"Worker exiting \(pid: {first}\)")
+    assert f"Worker {first} stopping gracefully: SIGTERM received" in server.output()
+    assert server.pid() != first  # the arbiter's replacement serves
+    assert server.stop() == 0
+
+
 def test_max_requests_restarts_the_worker(start_gunicorn: Callable[..., Gunicorn], tmp_path: Path) -> None:
     write_app(tmp_path)
     server = start_gunicorn("-w", "1", "--max-requests", "3", "--max-requests-jitter", "0")

@@ -356,7 +356,11 @@ class RequestCycle:
         exchange = self.exchange
         if exchange is not None and exchange.running:
             # A handler is streaming this request: it sees the body end badly.
-            exchange.reader.fail(ConnectionResetError(f"bad request body: {error.explain or error.status}"))
+            if error.status:
+                problem = f"bad request body: {error.explain or error.status}"
+            else:
+                problem = "the client closed the connection before the request body ended"
+            exchange.reader.fail(ConnectionResetError(problem))
             exchange.must_close = True
             exchange.refusal = error
             self._core.stop_reading()  # never parse another byte of this connection

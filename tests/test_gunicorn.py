@@ -28,6 +28,9 @@ from tests.conftest import stop_process_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = "aiohttpbase.workers.GunicornWorker"
+# A gunicorn with a control socket (27 has one) opens it in ~/.gunicorn by default: one path for every test
+# running side by side, and a thread in the arbiter while it forks.  Off here.
+HAS_CONTROL_SOCKET = any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS)
 
 APP = '''\
 import asyncio, os, time
@@ -118,7 +121,7 @@ def start_gunicorn(tmp_path: Path) -> Iterator[Callable[..., Gunicorn]]:
 
     def start(*args: str, app: str = "gapp:Handler", wait: bool = True) -> Gunicorn:
         log = tmp_path / f"gunicorn-{len(started)}.log"
-        extra = ["--no-control-socket"] if "control_socket_disable" in KNOWN_SETTINGS else []
+        extra = ["--no-control-socket"] if HAS_CONTROL_SOCKET else []
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with log.open("wb") as output:
             proc = subprocess.Popen(

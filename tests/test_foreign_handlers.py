@@ -1,23 +1,37 @@
 """Handler and server classes written elsewhere, served unchanged: the stdlib's XML-RPC server
 (``xmlrpc.server``), its WSGI server (``wsgiref.simple_server``, whose handler overrides
-``handle``) and ``prometheus_client``'s ``MetricsHandler``.  Each answers what the stdlib's
-own server answers with the same classes, on both parsers, on ``HTTPServer`` and on
-``ThreadingHTTPServer`` (their handlers are ``def``: there is no ``async`` mode to run).
+``handle``), and from PyPI ``prometheus_client``'s ``MetricsHandler``, ``uploadserver`` (multipart
+uploads read by ``cgi.FieldStorage``, a ``flush_headers`` that rewrites ``_headers_buffer``)
+and ``RangeHTTPServer``.  Each answers what the stdlib's own server answers with the same
+classes, on both parsers, on ``HTTPServer`` and on ``ThreadingHTTPServer`` (their handlers are
+``def``: there is no ``async`` mode to run).
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import gzip
+import hashlib
 import http.client
 import http.server
+import os
+import warnings
 import xmlrpc.client
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from xmlrpc.server import SimpleXMLRPCDispatcher, SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
-import prometheus_client  # the test extra installs it
+import prometheus_client  # the test extra installs these three
 import pytest
+import RangeHTTPServer
+import requests
+
+with warnings.catch_warnings():  # uploadserver imports the stdlib's cgi while there is one
+    warnings.filterwarnings("ignore", "'cgi' is deprecated", DeprecationWarning)
+    import uploadserver
 
 import aiohttpbase
 from aiohttpbase import ServerConfig
@@ -207,3 +221,89 @@ def test_prometheus_metrics_handler(
     assert b'queue_depth{queue="print"} 7.0' in expected[0][2] and expected[1][2] == expected[0][2]
     assert b"workers" not in expected[2][2]  # name[] filtered
     assert metrics_exchanges(running(base(("127.0.0.1", 0), Handler)).port) == expected
+
+
+# -- uploadserver, RangeHTTPServer ---------------------------------------------------------
+
+
+def upload_exchanges(port: int, directory: Path) -> list[Any]:
+    url = f"http://127.0.0.1:{port}"
+    big = os.urandom(3_000_000)
+    results: list[Any] = []
+    with requests.Session() as session:
+        for files in (
+            [("files", ("a.bin", big)), ("files", ("b.txt", b"small"))],
+            [("files", ("a.bin", b"again"))],
+        ):
+            response = session.post(url + "/upload", files=files, timeout=30)
+            results.append((response.status_code, response.reason))
+        response = session.post(url + "/upload", data={"not": "files"}, timeout=10)
+        results.append((response.status_code, response.reason, response.content))
+        response = session.get(url + "/", timeout=10)  # the listing, lengthened by flush_headers
+        results.append(
+            (response.status_code, response.headers["Content-Length"], response.text.count("<li>"))
+        )
+        response = session.get(url + "/a.bin", timeout=10)
+        results.append(
+            (response.status_code, hashlib.sha256(response.content).digest() == hashlib.sha256(big).digest())
+        )
+    results.append(sorted(os.listdir(directory)))
+    results.append((directory / "a.bin").read_bytes() == big)
+    return results
+
+
+def test_uploadserver(
+    base: type[aiohttpbase.HTTPServer], running: Callable[[Any], RunningServer], tmp_path: Path
+) -> None:
+    def serve(server_class: Any, directory: Path) -> int:
+        directory.mkdir()
+        # What uploadserver's main() sets from its command line.
+        uploadserver.args = argparse.Namespace(  # type: ignore[attr-defined]
+            directory=str(directory), theme="auto", allow_replace=False, basic_auth=None,
+            basic_auth_upload=None, server_certificate=None, client_certificate=None,
+        )  # fmt: skip
+
+        class Quiet(uploadserver.SimpleHTTPRequestHandler):  # type: ignore[misc]
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        handler = functools.partial(Quiet, directory=str(directory))
+        return running(server_class(("127.0.0.1", 0), handler)).port
+
+    expected = upload_exchanges(
+        serve(http.server.ThreadingHTTPServer, tmp_path / "stdlib"), tmp_path / "stdlib"
+    )
+    assert expected[:2] == [(204, "Files accepted"), (204, "Some filename(s) changed due to name conflict")]
+    assert expected[-2:] == [["a (1).bin", "a.bin", "b.txt"], True]
+    assert upload_exchanges(serve(base, tmp_path / "ours"), tmp_path / "ours") == expected
+
+
+def range_exchanges(port: int) -> list[Any]:
+    results = []
+    # Not a range past the end: RangeHTTPServer's 416 leaves its file open, on any server.
+    for byte_range in ("bytes=0-9", "bytes=100-", "bytes=-5", None):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/text", headers={"Range": byte_range} if byte_range else {})
+        response = conn.getresponse()
+        kept = {
+            name: response.getheader(name) for name in ("Content-Range", "Content-Length", "Accept-Ranges")
+        }
+        results.append((response.status, kept, response.read()))
+        conn.close()
+    return results
+
+
+def test_range_http_server(
+    base: type[aiohttpbase.HTTPServer], running: Callable[[Any], RunningServer], tmp_path: Path
+) -> None:
+    (tmp_path / "text").write_bytes(bytes(range(256)) * 50)
+
+    class Quiet(RangeHTTPServer.RangeRequestHandler):  # type: ignore[misc]
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path))
+    expected = range_exchanges(running(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)).port)
+    assert [status for status, *_ in expected] == [206, 206, 400, 200]
+    assert expected[0][2] == bytes(range(10)) and expected[1][1]["Content-Range"] == "bytes 100-12799/12800"
+    assert range_exchanges(running(base(("127.0.0.1", 0), handler)).port) == expected

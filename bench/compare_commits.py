@@ -32,6 +32,7 @@ REPO = BENCH.parent
 HANDLER = BENCH / "apps" / "handlers.py"
 sys.path.insert(0, str(BENCH))
 
+from harness.servers import SERVER_CORE, free_port  # noqa: E402
 from harness.workloads import WORKLOADS  # noqa: E402 (bench/ on the path first)
 from harness.wrk import SETTLE_AFTER_WARMUP_S, command, parse, write_script  # noqa: E402
 
@@ -52,15 +53,9 @@ def export(revision: str, into: Path) -> str:
     return commit
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(tree: Path, parser: str, port: int) -> subprocess.Popen[bytes]:
     command = [
-        "taskset", "-c", "0", sys.executable, "-m", "aiohttpbase", "--bind", "127.0.0.1",
+        "taskset", "-c", SERVER_CORE, sys.executable, "-m", "aiohttpbase", "--bind", "127.0.0.1",
         "--handler", f"{HANDLER}:HelloHandler", "--protocol", "HTTP/1.1", "--parser", parser, str(port),
     ]  # fmt: skip
     server = subprocess.Popen(
@@ -91,11 +86,10 @@ def stop(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
-def wrk(port: int, cell: str, seconds: int, connections: int, scripts: Path) -> float:
-    """req/s of one run of workload ``cell`` (its own Lua script and path, as ``run.py`` sends
-    them); a run with errors or non-2xx answers is reported, not hidden."""
+def wrk(port: int, cell: str, script: Path, seconds: int, connections: int) -> float:
+    """req/s of one run of workload ``cell`` with its Lua ``script`` and path, as ``run.py``
+    sends them; a run with errors or non-2xx answers is reported, not hidden."""
     workload = WORKLOADS[cell]
-    script = write_script(workload, scripts)
     output = subprocess.run(
         command("wrk", script, workload, port, connections, seconds),
         capture_output=True,
@@ -135,6 +129,7 @@ def main() -> None:
         tempfile.TemporaryDirectory() as scripts,
     ):
         trees = {"base": Path(base_dir), "new": Path(new_dir)}
+        script_of = {cell: write_script(WORKLOADS[cell], Path(scripts)) for cell in cells}
         commits = {"base": export(args.base, trees["base"]), "new": export(args.new, trees["new"])}
         print(
             f"base {commits['base']}, new {commits['new']}; c={args.connections}, {args.duration} s runs",
@@ -149,9 +144,9 @@ def main() -> None:
                         port = free_port()
                         server = start_server(trees[side], parser, port)
                         try:
-                            wrk(port, cell, 1, args.connections, Path(scripts))  # warm-up
+                            wrk(port, cell, script_of[cell], 1, args.connections)  # warm-up
                             time.sleep(SETTLE_AFTER_WARMUP_S)
-                            figure = wrk(port, cell, args.duration, args.connections, Path(scripts))
+                            figure = wrk(port, cell, script_of[cell], args.duration, args.connections)
                         finally:
                             stop(server)
                         rps.setdefault((cell, parser, side), []).append(figure)

@@ -235,12 +235,14 @@ def test_sighup_reloads_the_handler_code(start_gunicorn: Callable[..., Gunicorn]
     assert server.stop() == 0
 
 
+@pytest.mark.parametrize("threaded", [False, True], ids=["async-handlers", "threads"])
 def test_a_stop_signal_while_the_worker_starts_is_kept(
-    start_gunicorn: Callable[..., Gunicorn], tmp_path: Path
+    start_gunicorn: Callable[..., Gunicorn], tmp_path: Path, threaded: bool
 ) -> None:
     """A reload's SIGTERM can reach a worker still importing the application, before its
-    loop runs (uvloop drops a signal then) and before it has a server to stop."""
-    write_app(tmp_path)
+    loop runs (uvloop drops a signal then) and before it has a server to stop; with its
+    handlers on the loop or, with ``--threads``, on a thread pool."""
+    write_app(tmp_path, threaded=threaded)
     marker = tmp_path / "signalled"
     early = (
         "import os, signal\n"
@@ -249,7 +251,7 @@ def test_a_stop_signal_while_the_worker_starts_is_kept(
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
     )
     (tmp_path / "gapp.py").write_text(early + (tmp_path / "gapp.py").read_text())
-    server = start_gunicorn("-w", "1")
+    server = start_gunicorn("-w", "1", *(["--threads", "2"] if threaded else []))
     first = int(server.wait_for(r"Booting worker with pid: (\d+)")[0].group(1))
     server.wait_for(rf"Worker exiting \(pid: {first}\)")
     assert f"Worker {first} stopping gracefully: SIGTERM received" in server.output()
